@@ -1,0 +1,44 @@
+"""create_app(): builds the FastAPI application from Settings; nothing happens at import time."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from geo311 import __version__
+from geo311.api import meta
+from geo311.api.errors import install_error_handlers
+from geo311.api.responses import JSONBody
+from geo311.db import make_engine, make_sessionmaker
+from geo311.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="geo311",
+        version=__version__,
+        summary="Open geospatial 311: map-pin reports, routing, dedup, work lists and heatmaps on PostGIS.",
+        default_response_class=JSONBody,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_error_handlers(app)
+    app.include_router(meta.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory used by `geo311 serve`."""
+    return create_app(get_settings())

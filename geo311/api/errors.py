@@ -1,0 +1,56 @@
+"""The one place where errors become HTTP replies: {"error": {"code", "message", "details"?}}."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo311.api.responses import JSONBody
+from geo311.errors import DomainError
+
+log = logging.getLogger("geo311.api")
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    err = {"code": code, "message": message}
+    if details is not None:
+        err["details"] = details
+    return {"error": err}
+
+
+def _where(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+def describe_validation(errors) -> list[str]:
+    """Pydantic's errors as lines a person can act on: `properties.category: Field required`."""
+    return [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError):
+        return JSONBody(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        lines = describe_validation(exc.errors())
+        return JSONBody(error_body("invalid", "; ".join(lines), lines), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONBody(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        ref = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s %s", ref, request.method, request.url.path)
+        return JSONBody(error_body("internal", f"internal error; quote reference {ref} when reporting it"),
+                        status_code=500, headers={"X-Error-Reference": ref})

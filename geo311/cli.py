@@ -1,0 +1,262 @@
+"""`geo311 ...`: the command line (Typer). Each command parses, then calls one domain function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo311.embedded import Cluster, EmbeddedDatabaseError
+from geo311.errors import DomainError
+from geo311.settings import Settings, get_settings
+
+app = typer.Typer(help="geo311: an open geospatial 311 service on PostGIS.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The database: the embedded cluster and migrations.", no_args_is_help=True)
+boundaries_app = typer.Typer(help="Jurisdictions and district layers.", no_args_is_help=True)
+categories_app = typer.Typer(help="Report categories and their routes.", no_args_is_help=True)
+demo_app = typer.Typer(help="The Portland demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(boundaries_app, name="boundaries")
+app.add_typer(categories_app, name="categories")
+app.add_typer(demo_app, name="demo")
+
+
+@dataclass
+class Runtime:
+    """What commands share: settings and a session factory (tests hand in their own)."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session] | None = None
+    _engine: object = field(default=None, repr=False)
+
+    def session(self) -> Session:
+        if self.session_factory is None:
+            from geo311.db import make_engine, make_sessionmaker
+
+            self._engine = make_engine(self.settings)
+            self.session_factory = make_sessionmaker(self._engine)
+        return self.session_factory()
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    if ctx.obj is None:
+        ctx.obj = Runtime(get_settings())
+
+
+def _rt(ctx: typer.Context) -> Runtime:
+    return ctx.obj
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _guard(fn):
+    """Turn the errors a person can act on into a message and exit code 1 (no traceback)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (DomainError, EmbeddedDatabaseError) as exc:
+            _fail(str(exc))
+    return wrapper
+
+
+def _parse_where(where: str | None) -> tuple[str, str] | None:
+    if not where:
+        return None
+    if "=" not in where:
+        _fail(f"--where takes FIELD=VALUE, got {where!r}", 2)
+    field_, value = where.split("=", 1)
+    return field_.strip(), value.strip()
+
+
+# ----- db ---------------------------------------------------------------------------------
+def _embedded(rt: Runtime) -> Cluster:
+    if not rt.settings.uses_embedded_database:
+        _fail("GEO311_DATABASE_URL is set: geo311 uses that server and does not manage it", 2)
+    return Cluster(rt.settings)
+
+
+@db_app.command("start")
+@_guard
+def db_start(ctx: typer.Context) -> None:
+    """Start the embedded PostgreSQL + PostGIS (installing and creating it the first time)."""
+    cluster = _embedded(_rt(ctx))
+    cluster.start()
+    typer.echo(f"embedded PostGIS running on 127.0.0.1:{cluster.port} (cluster {cluster.path})")
+
+
+@db_app.command("stop")
+@_guard
+def db_stop(ctx: typer.Context) -> None:
+    """Stop the embedded database."""
+    stopped = _embedded(_rt(ctx)).stop()
+    typer.echo("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+@_guard
+def db_status(ctx: typer.Context) -> None:
+    """Show the database geo311 uses and whether it answers."""
+    rt = _rt(ctx)
+    if not rt.settings.uses_embedded_database:
+        from geo311.db import database_health
+
+        with rt.session() as s:
+            typer.echo(json.dumps({"database_url": "GEO311_DATABASE_URL", **database_health(s)}, indent=2))
+        return
+    status = _embedded(rt).status()
+    typer.echo(json.dumps(status, indent=2, default=str))
+    if not status["running"]:
+        raise typer.Exit(3)
+
+
+@db_app.command("upgrade")
+@_guard
+def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
+    """Migrate the database schema (to head by default). Starts the embedded database if needed."""
+    from geo311 import migrate
+    from geo311.db import database_url
+
+    rt = _rt(ctx)
+    if rt.settings.uses_embedded_database:
+        Cluster(rt.settings).start()
+    url = database_url(rt.settings)
+    migrate.upgrade(url, revision)
+    typer.echo(f"schema at revision {migrate.current(url)}")
+
+
+# ----- boundaries -------------------------------------------------------------------------
+@boundaries_app.command("load")
+@_guard
+def boundaries_load(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="a GeoJSON file of Polygon/MultiPolygon features")],
+    jurisdiction: Annotated[str | None, typer.Option(help="load the file as this jurisdiction's area")] = None,
+    kind: Annotated[str | None, typer.Option(help="jurisdiction kind: city, county, region, state ...")] = None,
+    rank: Annotated[int | None, typer.Option(help="specificity; default by kind (city 30, county 20)")] = None,
+    layer: Annotated[str | None, typer.Option(help="load the file as district layer KEY (replaces it)")] = None,
+    name_field: Annotated[str | None, typer.Option(help="property holding each district's name")] = None,
+    code_field: Annotated[str | None, typer.Option(help="property holding each district's code")] = None,
+    title: Annotated[str | None, typer.Option(help="the layer's display title")] = None,
+    dissolve: Annotated[bool, typer.Option(help="merge features that share a name into one district")] = False,
+    labels: Annotated[Path | None, typer.Option(help="JSON object: raw name -> display name")] = None,
+    where: Annotated[str | None, typer.Option(help="load only features with FIELD=VALUE")] = None,
+    split_names: Annotated[str | None, typer.Option(
+        help="separator of shared areas' names ('A/B' joins districts A and B, which then overlap)")] = None,
+) -> None:
+    """Load a jurisdiction (--jurisdiction NAME --kind KIND) or a district layer (--layer KEY --name-field F)."""
+    from geo311.boundaries import load_jurisdiction, load_layer
+
+    if bool(jurisdiction) == bool(layer):
+        _fail("give either --jurisdiction NAME --kind KIND, or --layer KEY --name-field FIELD", 2)
+    where_pair = _parse_where(where)
+    with _rt(ctx).session() as session:
+        if jurisdiction:
+            if not kind:
+                _fail("--jurisdiction needs --kind (city, county, region ...)", 2)
+            summary = load_jurisdiction(session, file, name=jurisdiction, kind=kind, rank=rank, where=where_pair)
+        else:
+            if not name_field:
+                _fail("--layer needs --name-field: the property that names each district", 2)
+            label_map = None
+            if labels:
+                try:
+                    label_map = orjson.loads(labels.read_bytes())
+                except (OSError, orjson.JSONDecodeError) as exc:
+                    _fail(f"cannot read labels {labels}: {exc}")
+            summary = load_layer(session, file, layer=layer, name_field=name_field, code_field=code_field,
+                                 title=title, dissolve=dissolve, labels=label_map, where=where_pair,
+                                 split_names=split_names)
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@boundaries_app.command("list")
+@_guard
+def boundaries_list(ctx: typer.Context) -> None:
+    """Jurisdictions and district layers, with their feature counts."""
+    from geo311.boundaries import list_boundaries
+
+    with _rt(ctx).session() as session:
+        data = list_boundaries(session)
+    typer.echo("jurisdictions:")
+    for j in data["jurisdictions"]:
+        typer.echo(f"  {j['name']:<28} {j['kind']:<10} rank {j['rank']:<3} {j['area_km2']:>8} km²  {j['parts']} parts")
+    typer.echo("district layers:")
+    for lay in data["layers"]:
+        typer.echo(f"  {lay['key']:<20} {lay['districts']:>4} districts  {lay['title']}")
+
+
+# ----- categories -------------------------------------------------------------------------
+@categories_app.command("load")
+@_guard
+def categories_load(ctx: typer.Context, file: Path) -> None:
+    """Load the category set from a YAML or JSON file (upsert by code; missing ones go inactive)."""
+    from geo311.categories import load_categories
+
+    with _rt(ctx).session() as session:
+        counts = load_categories(session, file)
+    typer.echo("categories: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@categories_app.command("list")
+@_guard
+def categories_list(ctx: typer.Context, all_: Annotated[bool, typer.Option("--all")] = False) -> None:
+    """Categories with their dedup rule and routes."""
+    from geo311.categories import list_categories
+
+    with _rt(ctx).session() as session:
+        rows = list_categories(session, active_only=not all_)
+    for c in rows:
+        routes = "; ".join(f"{r['jurisdiction']}: {r['agency']}" for r in c["routes"])
+        flag = "" if c["active"] else " (inactive)"
+        typer.echo(f"{c['code']:<26} {c['dedup_radius_m']:>5g} m {c['dedup_window_days']:>4g} d  "
+                   f"p{c['priority']}  {routes}{flag}")
+
+
+# ----- demo -------------------------------------------------------------------------------
+@demo_app.command("load")
+@_guard
+def demo_load(ctx: typer.Context) -> None:
+    """Load the Portland demo: both jurisdictions, three district layers and the categories."""
+    from geo311.demo import load_demo
+
+    with _rt(ctx).session() as session:
+        load_demo(session, say=typer.echo)
+
+
+# ----- serve ------------------------------------------------------------------------------
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="default GEO311_HOST (127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="default GEO311_PORT (8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="restart on code changes (development)")] = False,
+) -> None:
+    """Serve the API and map pages with uvicorn."""
+    import uvicorn
+
+    settings = _rt(ctx).settings
+    uvicorn.run("geo311.api.app:app_from_env", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, reload=reload,
+                log_level=settings.log_level.lower())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

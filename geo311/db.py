@@ -1,0 +1,55 @@
+"""Engines, sessions and the declarative Base. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from geo311.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def database_url(settings: Settings) -> str:
+    """GEO311_DATABASE_URL when set; otherwise the embedded cluster's URL."""
+    if settings.database_url:
+        return settings.database_url
+    from geo311.embedded import Cluster
+
+    return Cluster(settings).url()
+
+
+def make_engine(settings: Settings, url: str | None = None) -> Engine:
+    return create_engine(
+        url or database_url(settings),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10, "application_name": "geo311"},
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def database_health(session: Session) -> dict[str, str]:
+    """What /healthz reports: can we query, and which PostGIS answers."""
+    try:
+        version = session.execute(text("SELECT postgis_lib_version()")).scalar_one()
+    except SQLAlchemyError:
+        session.rollback()
+        return {"database": "unreachable"}
+    return {"database": "ok", "postgis": version}

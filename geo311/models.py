@@ -1,0 +1,275 @@
+"""The tables, as typed SQLAlchemy 2 models. Columns and relations only; logic lives elsewhere."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Interval,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from geo311.db import Base
+
+#: statuses of a report; the first three are "open" (they can absorb new submissions)
+OPEN_STATUSES = ("open", "assigned", "in_progress")
+CLOSED_STATUSES = ("resolved", "duplicate", "not_actionable")
+STATUSES = OPEN_STATUSES + CLOSED_STATUSES
+#: how a submission reached us
+CHANNELS = ("web", "api", "open311", "phone", "email", "walk_in", "import")
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _now():
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Jurisdiction(Base):
+    """A governing body's area (City of Portland, Multnomah County, ...)."""
+
+    __tablename__ = "jurisdictions"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    #: specificity: the higher, the more specific (city 30 > county 20 > region 10 > state 0)
+    rank: Mapped[int] = mapped_column(SmallInteger)
+    boundary: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=False))
+    source: Mapped[str | None] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = _now()
+
+    routes: Mapped[list[CategoryRoute]] = relationship(back_populates="jurisdiction")
+
+    __table_args__ = (Index("ix_jurisdictions_boundary", "boundary", postgresql_using="gist"),)
+
+
+class JurisdictionPart(Base):
+    """ST_Subdivide pieces of a jurisdiction: small polygons make point-in-polygon cheap."""
+
+    __tablename__ = "jurisdiction_parts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id", ondelete="CASCADE"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POLYGON", 4326, spatial_index=False))
+
+    __table_args__ = (Index("ix_jurisdiction_parts_geom", "geom", postgresql_using="gist"),)
+
+
+class JurisdictionEdge(Base):
+    """Subdivided edge lines of a jurisdiction, for the metre test behind `near_boundary`."""
+
+    __tablename__ = "jurisdiction_edges"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id", ondelete="CASCADE"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("LINESTRING", 4326, spatial_index=False))
+    # GiST expression index on (geom::geography(LineString,4326)) is written in the migration
+
+
+class DistrictLayer(Base):
+    """A kind of service district: neighborhood, council_district, police precinct, ZIP ..."""
+
+    __tablename__ = "district_layers"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = _now()
+
+    districts: Mapped[list[District]] = relationship(
+        back_populates="layer", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (CheckConstraint("key ~ '^[a-z][a-z0-9_]*$'", name="key_slug"),)
+
+
+class District(Base):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    layer_id: Mapped[int] = mapped_column(ForeignKey("district_layers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(100))
+    boundary: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=False))
+
+    layer: Mapped[DistrictLayer] = relationship(back_populates="districts")
+
+    __table_args__ = (
+        Index("ix_districts_boundary", "boundary", postgresql_using="gist"),
+        Index("ix_districts_layer_id_name", "layer_id", "name"),
+    )
+
+
+class DistrictPart(Base):
+    """ST_Subdivide pieces of a district (with its layer, to match a whole layer in one pass)."""
+
+    __tablename__ = "district_parts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"), index=True)
+    layer_id: Mapped[int] = mapped_column(ForeignKey("district_layers.id", ondelete="CASCADE"), index=True)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("POLYGON", 4326, spatial_index=False))
+
+    __table_args__ = (Index("ix_district_parts_geom", "geom", postgresql_using="gist"),)
+
+
+class Category(Base):
+    """What residents report (campsite, pothole ...), with its dedup rule and service target."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    group: Mapped[str | None] = mapped_column(String(100))
+    keywords: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    dedup_radius_m: Mapped[float] = mapped_column(Float)
+    dedup_window: Mapped[timedelta] = mapped_column(Interval)
+    default_priority: Mapped[int] = mapped_column(SmallInteger)
+    target_days: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    #: Open311-style attribute definitions: [{code, variable, datatype, required, description, order, values}]
+    attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    routes: Mapped[list[CategoryRoute]] = relationship(
+        back_populates="category", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        CheckConstraint("code ~ '^[a-z][a-z0-9_]*$'", name="code_slug"),
+        CheckConstraint("dedup_radius_m >= 0 AND dedup_radius_m <= 1000", name="radius_range"),
+        CheckConstraint("default_priority BETWEEN 1 AND 5", name="priority_range"),
+        CheckConstraint("target_days > 0", name="target_positive"),
+    )
+
+
+class CategoryRoute(Base):
+    """Which agency serves a category inside a jurisdiction."""
+
+    __tablename__ = "category_routes"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id", ondelete="CASCADE"), index=True)
+    agency: Mapped[str] = mapped_column(String(200))
+
+    category: Mapped[Category] = relationship(back_populates="routes")
+    jurisdiction: Mapped[Jurisdiction] = relationship(back_populates="routes")
+
+    __table_args__ = (UniqueConstraint("category_id", "jurisdiction_id"),)
+
+
+class Report(Base):
+    """The canonical record of one problem on the ground; submissions join it."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    location: Mapped[WKBElement] = mapped_column(Geometry("POINT", 4326, spatial_index=False))
+    status: Mapped[str] = mapped_column(String(20), server_default="open")
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id"))
+    agency: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    address: Mapped[str | None] = mapped_column(Text)
+    submission_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    near_boundary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status_known"),
+        CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        CheckConstraint("submission_count >= 1", name="count_positive"),
+        Index("ix_reports_location", "location", postgresql_using="gist"),
+        # hand-written in the migration (Alembic cannot compare expression indexes):
+        #   ix_reports_location_geog   GiST (location::geography(Point,4326))
+        #   ix_reports_open_geog       the same, WHERE status is open, for dedup and "nearby"
+        Index("ix_reports_created_at_id", "created_at", "id"),
+        Index("ix_reports_category_id_status", "category_id", "status"),
+        Index("ix_reports_jurisdiction_id", "jurisdiction_id"),
+    )
+
+
+class ReportDistrict(Base):
+    """Every district, of every layer, that covers a report."""
+
+    __tablename__ = "report_districts"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_report_districts_district_id", "district_id", "report_id"),)
+
+
+class Submission(Base):
+    """One resident submission exactly as received. Never deleted by dedup: it joins a report."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[datetime] = _now()
+    channel: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    payload_hash: Mapped[str | None] = mapped_column(String(64))
+    #: the HTTP status of the first reply (201 new, 200 merged), replayed for a repeated key
+    reply_status: Mapped[int | None] = mapped_column(SmallInteger)
+    location: Mapped[WKBElement] = mapped_column(Geometry("POINT", 4326, spatial_index=False))
+    #: metres from this submission to the report it joined (0 for the one that created it)
+    distance_m: Mapped[float] = mapped_column(Float, server_default="0")
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    address: Mapped[str | None] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_email: Mapped[str | None] = mapped_column(Text)
+    reporter_phone: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    #: the whole body as it came, for the record
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+    __table_args__ = (CheckConstraint(_in("channel", CHANNELS), name="channel_known"),)
+
+
+class ReportEvent(Base):
+    """The history of a report: created, merged, status changes; who, when, from, to, note."""
+
+    __tablename__ = "report_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = _now()
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+
+    __table_args__ = (Index("ix_report_events_report_id_at", "report_id", "at"),)

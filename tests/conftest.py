@@ -1,0 +1,89 @@
+"""Fixtures: a throwaway PostGIS database per run, migrated to head, with the Portland demo loaded;
+each test runs in a transaction that is rolled back at its end.
+
+The server is the embedded cluster (started if needed), or GEO311_TEST_DATABASE_URL: any PostGIS
+database on a server where this role may CREATE DATABASE.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo311 import migrate
+from geo311.demo import load_demo
+from geo311.embedded import Cluster
+from geo311.settings import Settings
+from tests import support
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    """A URL on the test server from which databases can be created and dropped."""
+    url = os.environ.get("GEO311_TEST_DATABASE_URL")
+    if url:
+        url = Settings(database_url=url).database_url
+    else:
+        cluster = Cluster(Settings(database_url=None))
+        cluster.start()
+        url = cluster.url("postgres")
+    support.drop_stale_databases(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """The run's database: migrated to head, Portland demo loaded and committed."""
+    url = support.create_database(admin_url, "main")
+    try:
+        migrate.upgrade(url)
+        engine = create_engine(url, poolclass=pool.NullPool)
+        with Session(engine) as session:
+            load_demo(session, say=lambda _line: None)
+        engine.dispose()
+        yield url
+    finally:
+        support.drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """One connection in an outer transaction that the test never commits."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            yield conn
+        finally:
+            trans.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    """Sessions on the test's connection: their commits become savepoints, rolled back at the end."""
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as s:
+        yield s
