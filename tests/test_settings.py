@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -11,7 +13,8 @@ from geo311.settings import Settings, get_settings
 
 
 def test_defaults(monkeypatch, tmp_path):
-    monkeypatch.delenv("GEO311_DATABASE_URL", raising=False)
+    for name in [n for n in os.environ if n.startswith("GEO311_")]:
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env here
     s = Settings()
     assert s.database_url is None and s.uses_embedded_database
