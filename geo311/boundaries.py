@@ -207,3 +207,38 @@ def list_boundaries(session: Session) -> dict[str, list[dict]]:
         "FROM district_layers l LEFT JOIN districts d ON d.layer_id = l.id "
         "GROUP BY l.id ORDER BY l.key")).mappings().all()
     return {"jurisdictions": [dict(r) for r in jurisdictions], "layers": [dict(r) for r in layers]}
+
+
+def service_area(session: Session) -> dict:
+    """The bounding box of every jurisdiction and their outlines (simplified to ~10 m) for maps."""
+    row = session.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), fc FROM ("
+        "  SELECT ST_Extent(boundary) AS e, json_build_object('type', 'FeatureCollection', 'features', "
+        "    coalesce(json_agg(json_build_object('type', 'Feature', 'id', id, 'geometry', "
+        "      ST_AsGeoJSON(ST_SimplifyPreserveTopology(boundary, 0.0001), 5)::json, "
+        "      'properties', json_build_object('name', name, 'kind', kind)) ORDER BY rank), '[]'::json)) AS fc "
+        "  FROM jurisdictions) x")).one()
+    bbox = None if row[0] is None else [round(v, 6) for v in row[:4]]
+    return {"bbox": bbox, "outline": row[4]}
+
+
+def layer_keys(session: Session) -> list[str]:
+    return list(session.execute(text("SELECT key FROM district_layers ORDER BY key")).scalars())
+
+
+def districts_geojson(session: Session, layer: str) -> str:
+    """One layer's districts as a FeatureCollection (simplified to ~10 m), each with a `center`
+    inside it where a pin can be placed, as JSON text."""
+    if layer not in layer_keys(session):
+        raise InvalidInput(f"no district layer {layer!r}; layers: {', '.join(layer_keys(session))}",
+                           code="bad_layer")
+    return session.execute(text(
+        "SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg("
+        "  json_build_object('type', 'Feature', 'id', d.id, "
+        "    'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(d.boundary, 0.0001), 5)::json, "
+        "    'properties', json_build_object('layer', l.key, 'name', d.name, 'code', d.code, "
+        "      'center', json_build_array(round(ST_X(c.p)::numeric, 6), round(ST_Y(c.p)::numeric, 6)))) "
+        "  ORDER BY d.name), '[]'::json))::text "
+        "FROM districts d JOIN district_layers l ON l.id = d.layer_id "
+        "CROSS JOIN LATERAL (SELECT ST_PointOnSurface(d.boundary) AS p) c WHERE l.key = :layer"),
+        {"layer": layer}).scalar_one()

@@ -214,3 +214,64 @@ def list_categories(session: Session, active_only: bool = False) -> list[dict[st
         {"active_only": active_only}).mappings().all()
     return [dict(r) | {"dedup_window_days": float(r["dedup_window_days"])} for r in rows]
 
+
+
+def check_attributes(definitions: list[dict[str, Any]], answers: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Check a submission's attribute answers against the category's definitions.
+
+    Returns the normalised answers and the problems (empty when all is well): unknown codes,
+    missing required answers, values of the wrong type or not among a list's keys."""
+    from datetime import datetime
+
+    by_code = {d["code"]: d for d in definitions}
+    clean: dict[str, Any] = {}
+    problems: list[str] = []
+    for code in answers:
+        if code not in by_code:
+            asks = ", ".join(by_code) or "no extra questions"
+            problems.append(f"attributes.{code}: not a question of this category (it asks: {asks})")
+    for code, d in by_code.items():
+        value = answers.get(code)
+        if value is None or value == "" or value == []:
+            if d.get("required"):
+                problems.append(f"attributes.{code}: required ({d['description']})")
+            continue
+        kind = d.get("datatype", "string")
+        keys = [v["key"] for v in d.get("values", [])]
+        where = f"attributes.{code}"
+        if kind == "number":
+            try:
+                number = float(value) if not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            if number is None or number != number or number in (float("inf"), float("-inf")):
+                problems.append(f"{where}: must be a number, got {value!r}")
+                continue
+            clean[code] = int(number) if number.is_integer() else number
+        elif kind == "datetime":
+            try:
+                clean[code] = datetime.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                problems.append(f"{where}: must be an ISO 8601 date and time, got {value!r}")
+        elif kind == "singlevaluelist":
+            if str(value) not in keys:
+                problems.append(f"{where}: must be one of {', '.join(keys)}, got {value!r}")
+            else:
+                clean[code] = str(value)
+        elif kind == "multivaluelist":
+            values = [str(v) for v in (value if isinstance(value, list) else [value])]
+            bad = [v for v in values if v not in keys]
+            if bad:
+                problems.append(f"{where}: {', '.join(map(repr, bad))} not among {', '.join(keys)}")
+            else:
+                clean[code] = values
+        else:  # string, text
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                problems.append(f"{where}: must be text, got {type(value).__name__}")
+                continue
+            limit = 4000 if kind == "text" else 500
+            if len(str(value)) > limit:
+                problems.append(f"{where}: at most {limit} characters")
+                continue
+            clean[code] = str(value)
+    return clean, problems

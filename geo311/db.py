@@ -37,7 +37,7 @@ def make_engine(settings: Settings, url: str | None = None) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10, "application_name": "geo311"},
+        connect_args={"connect_timeout": 10, "application_name": "geo311", "options": "-c timezone=UTC"},
     )
 
 

@@ -87,3 +87,34 @@ def session_factory(connection: Connection) -> sessionmaker[Session]:
 def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     with session_factory() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def live_database_url(admin_url: str) -> Iterator[str]:
+    """A second database for live servers: committed data, demo loaded."""
+    url = support.create_database(admin_url, "live")
+    try:
+        migrate.upgrade(url)
+        engine = create_engine(url, poolclass=pool.NullPool)
+        with Session(engine) as session:
+            load_demo(session, say=lambda _line: None)
+        engine.dispose()
+        yield url
+    finally:
+        support.drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def live_server_session(live_database_url: str):
+    from tests.live import start_server, stop_server
+
+    server = start_server(live_database_url)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def live(live_server_session):
+    """The live server with no reports in its database."""
+    live_server_session.reset()
+    return live_server_session

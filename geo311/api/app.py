@@ -8,8 +8,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from geo311 import __version__
-from geo311.api import meta
+from geo311.api import catalog, meta, reports
 from geo311.api.errors import install_error_handlers
+from geo311.api.limits import BodySizeLimit
 from geo311.api.responses import JSONBody
 from geo311.db import make_engine, make_sessionmaker
 from geo311.settings import Settings, get_settings
@@ -35,7 +36,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(meta.router)
+    app.include_router(catalog.router)
+    app.include_router(reports.router)
     return app
 
 

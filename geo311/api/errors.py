@@ -27,9 +27,24 @@ def _where(loc) -> str:
     return ".".join(parts) or "request"
 
 
+def _describe(e: dict) -> str:
+    loc = tuple(e.get("loc", ()))
+    kind = e.get("type", "")
+    if kind == "json_invalid":
+        detail = (e.get("ctx") or {}).get("error", "")
+        return f"the body is not valid JSON ({detail}, at character {loc[-1] if len(loc) > 1 else '?'})"
+    if loc == ("body",) and kind in ("missing", "model_attributes_type", "dict_type"):
+        return ("the body must be a GeoJSON Feature: "
+                '{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": {...}}')
+    msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+    if kind == "literal_error" and loc[-1:] == ("type",):
+        msg = f"must be {(e.get('ctx') or {}).get('expected', 'Feature')}"
+    return f"{_where(loc)}: {msg}"
+
+
 def describe_validation(errors) -> list[str]:
     """Pydantic's errors as lines a person can act on: `properties.category: Field required`."""
-    return [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+    return [_describe(e) for e in errors]
 
 
 def install_error_handlers(app: FastAPI) -> None:

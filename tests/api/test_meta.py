@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from geo311.api import create_app
-from geo311.api.deps import get_session
 from geo311.settings import Settings
-
-
-@pytest.fixture
-def client(settings, session_factory):
-    app = create_app(settings)
-
-    def session():
-        with session_factory() as s:
-            yield s
-    app.dependency_overrides[get_session] = session
-    with TestClient(app) as c:
-        yield c
 
 
 def test_healthz_checks_the_database(client):

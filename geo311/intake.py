@@ -1,0 +1,248 @@
+"""submit(): validate -> lock -> match, dedup, store, all in one transaction.
+
+After validation, one statement takes the advisory locks (idempotency key and dedup cells, see
+dedup.py), one reads a replayed key (when one is given), and one matches the point to its
+jurisdictions, route and districts, finds the duplicate, and inserts or merges, with its
+submission, districts and event. A refused submission stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo311 import matching
+from geo311.categories import check_attributes
+from geo311.dedup import MERGE_PRIORITY_SQL, cell_lock_keys, idempotency_lock_key
+from geo311.errors import Conflict, InvalidInput, NotFound
+from geo311.models import CHANNELS
+
+_GEOG = "::geography(Point,4326)"  # must match ix_reports_location_geog / ix_reports_open_geog exactly
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """One submission as plain values. `raw` is the whole body as received, stored as is."""
+
+    lon: float
+    lat: float
+    category: str
+    raw: dict[str, Any]
+    description: str = ""
+    address: str | None = None
+    reporter_name: str | None = None
+    reporter_email: str | None = None
+    reporter_phone: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    channel: str = "api"
+    idempotency_key: str | None = None
+    actor: str = "resident"
+    at: datetime | None = None  # None: now (imports and the demo seeder pass historic times)
+
+    def payload_hash(self) -> str:
+        """What makes two submissions 'the same body' for an Idempotency-Key: everything sent."""
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("idempotency_key", "at", "actor")}
+        return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    report_id: int
+    created: bool  # True: a new report (HTTP 201); False: joined an existing one (HTTP 200)
+    distance_m: float  # from the submitted point to the report (0 when it created it)
+    replayed: bool = False  # the same Idempotency-Key and body as an earlier submission
+
+
+# the locks come in a statement of their own: a statement's snapshot is taken when it starts, so
+# only the statements after the locks see what the transactions we waited for committed
+_LOCKS = text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k) l")
+_PRIOR = text("SELECT report_id, payload_hash, reply_status, distance_m FROM submissions WHERE idempotency_key = :key")
+
+_TARGET_NEAREST = f"""
+    SELECT r.id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
+    FROM reports r, pt, at
+    WHERE EXISTS (SELECT 1 FROM route)
+      AND r.category_id = :category_id
+      AND r.status IN ('open', 'assigned', 'in_progress')
+      AND ST_DWithin(r.location{_GEOG}, pt.g{_GEOG}, :radius)
+      AND r.created_at >= at.t - CAST(:window AS interval)
+    ORDER BY r.location{_GEOG} <-> pt.g{_GEOG}
+    LIMIT 1
+    FOR UPDATE OF r"""
+
+_TARGET_CHOSEN = f"""
+    SELECT r.id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
+    FROM reports r, pt
+    WHERE r.id = CAST(:join_id AS bigint) AND r.category_id = :category_id
+      AND r.status IN ('open', 'assigned', 'in_progress')
+    FOR UPDATE OF r"""
+
+_SUBMIT = """
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+at AS (SELECT coalesce(CAST(:at AS timestamptz), now()) AS t),
+route AS (
+    SELECT j.id AS jurisdiction_id, r.agency
+    FROM jurisdictions j JOIN category_routes r ON r.jurisdiction_id = j.id AND r.category_id = :category_id
+    WHERE j.id IN (SELECT p.jurisdiction_id FROM jurisdiction_parts p, pt WHERE ST_Covers(p.geom, pt.g))
+    ORDER BY j.rank DESC, j.name LIMIT 1
+),
+target AS ({target}),
+new_report AS (
+    INSERT INTO reports (category_id, location, status, priority, jurisdiction_id, agency, description,
+                         address, near_boundary, created_at, updated_at)
+    SELECT :category_id, pt.g, 'open', :priority, route.jurisdiction_id, route.agency, :description, :address,
+           EXISTS (SELECT 1 FROM jurisdiction_edges e
+                   WHERE e.jurisdiction_id = route.jurisdiction_id
+                     AND ST_DWithin(e.geom::geography(LineString,4326), pt.g{geog}, :margin)),
+           at.t, at.t
+    FROM pt, at, route
+    WHERE NOT EXISTS (SELECT 1 FROM target) AND CAST(:join_id AS bigint) IS NULL
+    RETURNING id
+),
+merged AS (
+    UPDATE reports r
+    SET submission_count = r.submission_count + 1,
+        updated_at = greatest(r.updated_at, at.t),
+        priority = {priority}
+    FROM target, at
+    WHERE r.id = target.id
+    RETURNING r.id
+),
+report AS (SELECT id, true AS created FROM new_report UNION ALL SELECT id, false FROM merged),
+sub AS (
+    INSERT INTO submissions (report_id, received_at, channel, idempotency_key, payload_hash, reply_status,
+                             location, distance_m, description, address, reporter_name, reporter_email,
+                             reporter_phone, attributes, raw)
+    SELECT report.id, at.t, :channel, :key, :hash, CASE WHEN report.created THEN 201 ELSE 200 END,
+           pt.g, coalesce((SELECT distance_m FROM target), 0), :description, :address, :name, :email,
+           :phone, CAST(:attributes AS jsonb), CAST(:raw AS jsonb)
+    FROM report, pt, at
+    RETURNING id, report_id
+),
+districts AS (
+    INSERT INTO report_districts (report_id, district_id)
+    SELECT DISTINCT new_report.id, p.district_id FROM new_report, pt
+    JOIN district_parts p ON ST_Covers(p.geom, pt.g)
+),
+event AS (
+    INSERT INTO report_events (report_id, at, actor, kind, to_status, note, submission_id)
+    SELECT sub.report_id, at.t, :actor, CASE WHEN report.created THEN 'created' ELSE 'merged' END,
+           CASE WHEN report.created THEN 'open' END,
+           CASE WHEN report.created THEN 'reported' ELSE 'another submission joined' END, sub.id
+    FROM sub, report, at
+)
+SELECT (SELECT id FROM report) AS report_id, (SELECT created FROM report) AS created,
+       (SELECT distance_m FROM target) AS distance_m, EXISTS (SELECT 1 FROM route) AS routed
+"""
+_SUBMIT_NEAREST = text(_SUBMIT.format(target=_TARGET_NEAREST, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
+_SUBMIT_CHOSEN = text(_SUBMIT.format(target=_TARGET_CHOSEN, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
+
+
+def check_point(session: Session, lon: float, lat: float) -> None:
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise InvalidInput("coordinates must be finite numbers (not NaN or infinity)", code="bad_coordinates")
+    if -180 <= lon <= 180 and -90 <= lat <= 90:
+        return
+    message = (f"coordinates [{lon}, {lat}] are out of range: GeoJSON puts longitude first "
+               "(-180..180), then latitude (-90..90)")
+    if -180 <= lat <= 180 and -90 <= lon <= 90 and matching.in_service_area(session, lat, lon):
+        message += f"; swapped, [{lat}, {lon}] lies inside the service area: did you send [lat, lon]?"
+    raise InvalidInput(message, code="bad_coordinates")
+
+
+def active_category(session: Session, code: str):
+    row = session.execute(text(
+        "SELECT id, code, active, default_priority, dedup_radius_m, dedup_window, attributes "
+        "FROM categories WHERE code = :code"), {"code": code}).first()
+    if row is None or not row.active:
+        offered = session.execute(text("SELECT code FROM categories WHERE active ORDER BY code")).scalars().all()
+        state = "unknown" if row is None else "no longer offered"
+        raise InvalidInput(f"category {code!r} is {state}; choose one of: {', '.join(offered)}",
+                           code="unknown_category", details={"categories": offered})
+    return row
+
+
+def _refuse_outside(session: Session, lon: float, lat: float, category) -> None:
+    """Say where the point is and what is served there; swapped coordinates get a hint."""
+    inside = [j["name"] for j in matching.covering_jurisdictions(session, lon, lat)]
+    served = matching.categories_served_at(session, lon, lat)
+    if inside:
+        where = f"[{lon}, {lat}] lies in {' and '.join(inside)}, where {category.code!r} is not served"
+    else:
+        near = matching.nearest_jurisdiction(session, lon, lat)
+        where = f"[{lon}, {lat}] is outside the service area"
+        if near:
+            where += f" ({near['distance_m'] / 1000:.1f} km from {near['name']})"
+    message = where + ("; served there: " + ", ".join(c["code"] for c in served) if served
+                       else "; no category is served there")
+    if matching.in_service_area(session, lat, lon) and not inside:
+        message += f". Swapped, [{lat}, {lon}] is inside the service area: did you send [lat, lon]?"
+    raise InvalidInput(message, code="outside_service_area",
+                       details={"jurisdictions": inside, "categories_served": served})
+
+
+def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 15.0,
+           join_report_id: int | None = None) -> SubmitResult:
+    """Store one submission: a new report, or joined to the nearest open duplicate (or to
+    `join_report_id` when the resident picked the report). One transaction; nothing on refusal."""
+    if sub.channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel {sub.channel!r}")
+    try:
+        check_point(session, sub.lon, sub.lat)
+        category = active_category(session, sub.category)
+        answers, problems = check_attributes(category.attributes, sub.attributes)
+        if problems:
+            raise InvalidInput("; ".join(problems), code="bad_attributes", details=problems)
+        keys = cell_lock_keys(category.id, sub.lon, sub.lat, category.dedup_radius_m)
+        if sub.idempotency_key:
+            keys = [idempotency_lock_key(sub.idempotency_key), *keys]
+        payload_hash = sub.payload_hash()
+        session.execute(_LOCKS, {"keys": keys})
+        prior = session.execute(_PRIOR, {"key": sub.idempotency_key}).first() if sub.idempotency_key else None
+        if prior is not None:
+            session.rollback()
+            if prior.payload_hash != payload_hash:
+                raise Conflict(f"Idempotency-Key {sub.idempotency_key!r} was already used for a different "
+                               f"submission (report {prior.report_id}); send a new key for a new submission",
+                               code="idempotency_conflict")
+            return SubmitResult(prior.report_id, prior.reply_status == 201, prior.distance_m, replayed=True)
+        statement = _SUBMIT_CHOSEN if join_report_id is not None else _SUBMIT_NEAREST
+        row = session.execute(statement, {
+            "lon": sub.lon, "lat": sub.lat, "at": sub.at, "category_id": category.id,
+            "priority": category.default_priority, "radius": category.dedup_radius_m,
+            "window": category.dedup_window or timedelta(0), "join_id": join_report_id,
+            "margin": boundary_margin_m, "description": sub.description, "address": sub.address,
+            "channel": sub.channel, "key": sub.idempotency_key, "hash": payload_hash,
+            "name": sub.reporter_name, "email": sub.reporter_email, "phone": sub.reporter_phone,
+            "attributes": orjson.dumps(answers).decode(), "raw": orjson.dumps(sub.raw).decode(),
+            "actor": sub.actor,
+        }).one()
+        if row.report_id is None:
+            if join_report_id is not None:
+                _refuse_join(session, join_report_id, category)
+            _refuse_outside(session, sub.lon, sub.lat, category)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return SubmitResult(row.report_id, row.created, row.distance_m or 0.0)
+
+
+def _refuse_join(session: Session, report_id: int, category) -> None:
+    found = session.execute(text(
+        "SELECT r.status, c.code FROM reports r JOIN categories c ON c.id = r.category_id WHERE r.id = :id"),
+        {"id": report_id}).first()
+    if found is None:
+        raise NotFound(f"report {report_id} does not exist")
+    if found.code != category.code:
+        raise InvalidInput(f"report {report_id} is a {found.code!r} report, not {category.code!r}",
+                           code="category_mismatch")
+    raise Conflict(f"report {report_id} is {found.status} and takes no more submissions; "
+                   "submit a new report instead", code="report_closed")
