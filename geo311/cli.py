@@ -237,6 +237,26 @@ def demo_load(ctx: typer.Context) -> None:
         load_demo(session, say=typer.echo)
 
 
+@app.command()
+@_guard
+def seed(
+    ctx: typer.Context,
+    reports: Annotated[int, typer.Option(min=1, max=1_000_000, help="how many submissions to make")] = 3000,
+    days: Annotated[int, typer.Option(min=1, help="spread them over this many past days")] = 180,
+    random_seed: Annotated[int, typer.Option(help="the same seed gives the same demo")] = 311,
+    if_empty: Annotated[bool, typer.Option(help="do nothing when reports exist (for set-up scripts)")] = False,
+) -> None:
+    """Demo reports through the real intake: clustered, all categories, months of history, merges."""
+    from geo311.seed import has_reports, seed_reports
+
+    with _rt(ctx).session() as session:
+        if if_empty and has_reports(session):
+            typer.echo("reports exist already; not seeding (drop --if-empty to add more)")
+            return
+        summary = seed_reports(session, reports, days=days, rng_seed=random_seed, say=typer.echo)
+    typer.echo(summary.line())
+
+
 # ----- serve ------------------------------------------------------------------------------
 @app.command()
 def serve(

@@ -10,4 +10,5 @@ if [ -z "${GEO311_DATABASE_URL:-}" ]; then
 fi
 $G db upgrade
 $G demo load
+$G seed --reports 3000 --if-empty
 exec $G serve "$@"

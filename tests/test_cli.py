@@ -95,3 +95,10 @@ def test_db_commands_refuse_when_an_external_database_is_configured(settings, se
     external = Settings(database_url="postgresql://u@example.invalid/db", data_dir=settings.data_dir)
     result = CliRunner().invoke(app, ["db", "start"], obj=Runtime(external, session_factory=session_factory))
     assert result.exit_code == 2 and "GEO311_DATABASE_URL is set" in result.output
+
+
+def test_seed_if_empty(cli):
+    first = cli("seed", "--reports", "30", "--if-empty")
+    assert first.exit_code == 0 and "seeded 30 submissions" in first.output
+    again = cli("seed", "--reports", "30", "--if-empty")
+    assert again.exit_code == 0 and "not seeding" in again.output
