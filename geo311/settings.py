@@ -50,6 +50,25 @@ class Settings(BaseSettings):
         default=64 * 1024, ge=1024, description="Largest accepted JSON request body, in bytes."
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Base-map tile URL template ({z}/{x}/{y}, optional {s}); the only outside host map pages load from.",
+    )
+    tile_attribution: str = Field(
+        default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        description="Attribution HTML shown under the tiles; set it together with GEO311_TILE_URL.",
+    )
+    secret_key: str | None = Field(
+        default=None, min_length=32,
+        description="Signs session cookies of the staff pages. Unset: a random one kept in <data_dir>/secret-key.",
+    )
+    session_hours: float = Field(default=10.0, gt=0, le=24 * 30, description="How long a page login lasts.")
+    allow_anonymous_submissions: bool = Field(
+        default=True, description="Accept reports without an API key (a resident key is needed when false).",
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Mark session cookies Secure (set true behind HTTPS).",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -65,6 +84,27 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_database(self) -> bool:
         return self.database_url is None
+
+    def session_secret(self) -> bytes:
+        """GEO311_SECRET_KEY, or a random key made once and kept (mode 0600) in the data folder."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret-key"
+        if not path.exists():  # several workers may race here: the first link wins, all read it
+            import os
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret-key-{os.getpid()}-{secrets.token_hex(4)}")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()
 
 
 @lru_cache

@@ -5,14 +5,16 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from geo311 import __version__
-from geo311.api import catalog, meta, reports
+from geo311.api import catalog, field, meta, pages, reports
 from geo311.api.errors import install_error_handlers
 from geo311.api.limits import BodySizeLimit
 from geo311.api.responses import JSONBody
 from geo311.db import make_engine, make_sessionmaker
+from geo311.map_assets import MAPS_DIR, STATIC_PREFIX
 from geo311.settings import Settings, get_settings
 
 
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(meta.router)
     app.include_router(catalog.router)
     app.include_router(reports.router)
+    app.include_router(field.router)
+    app.include_router(pages.router)
+    app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=MAPS_DIR), name="maps")
     return app
 
 

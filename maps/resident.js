@@ -1,0 +1,539 @@
+/* geo311 resident page: drop a pin, see what is already reported nearby, send a report.
+ *
+ * The page (geo311/pages.py) holds the form and a JSON config block; folium made the map and an
+ * empty marker-cluster layer, whose global variable names the config gives. Every piece of data
+ * shown here is put in the DOM as text (textContent / text nodes), never as HTML: Leaflet popups
+ * and tooltips get DOM nodes, not strings. The form also works without the map (coordinates, or a
+ * district's centre), so a resident need not point at anything.
+ */
+(function () {
+  "use strict";
+
+  var cfg, map = null, reports = null, pin = null, nearbyLayer = null, districtLayer = null;
+  var where = null;                  // {lat, lon} of the pin
+  var categories = {};               // code -> {code, name, attributes, dedup_radius_m, ...}
+  var markers = new Map();           // report id -> L.Marker in the cluster layer
+  var districts = [];                // features of the chosen district layer
+  var pointsAbort = null, pointsTimer = null, nearbyAbort = null, nearbyTimer = null;
+  var pendingKey = null, pendingBody = null;   // Idempotency-Key, kept to retry the same body
+  var busy = false, lastPopupClose = 0;
+
+  function $(id) { return document.getElementById(id); }
+
+  /* el("p", {class: "x"}, ["text", node]): strings become text nodes, never markup. */
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = String(v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    });
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined || c === false || c === "") return;
+      node.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    });
+    return node;
+  }
+
+  function words(code) { return String(code || "").replace(/_/g, " "); }
+  function categoryName(p) {
+    var c = categories[p.category];
+    return p.category_name || (c && c.name) || words(p.category) || "Report";
+  }
+  function reportHref(id) { return cfg.report_url + encodeURIComponent(String(id)); }
+  function when(iso) {
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+  }
+
+  /* ---- talking to the API ---- */
+
+  function api(method, path, body, headers, signal) {
+    var opts = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (signal) opts.signal = signal;
+    Object.keys(headers || {}).forEach(function (k) { opts.headers[k] = headers[k]; });
+    if (body !== undefined) {
+      opts.body = JSON.stringify(body);
+      opts.headers["Content-Type"] = "application/json";
+    }
+    return fetch(cfg.api + path, opts).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        return { status: res.status, ok: res.ok, data: data };
+      });
+    }, function (err) {
+      if (err && err.name === "AbortError") throw err;
+      return { status: 0, ok: false, data: null, network: true };
+    });
+  }
+
+  function errorOf(res) {
+    if (res.network) return { message: "Cannot reach the server. Check your connection and try again." };
+    var e = res.data && res.data.error;
+    if (e && e.message) {
+      var details = Array.isArray(e.details) ? e.details.map(function (d) {
+        return typeof d === "string" ? d : JSON.stringify(d);
+      }).filter(function (d) { return String(e.message).indexOf(d) < 0; }) : [];
+      return { message: String(e.message), details: details };
+    }
+    return { message: "The server answered with status " + res.status + ". Please try again." };
+  }
+
+  function ignoreAbort(err) { if (!err || err.name !== "AbortError") throw err; }
+
+  function setStatus(text, bad) {
+    var s = $("g311-status");
+    s.textContent = text || "";
+    s.className = bad ? "g311-error" : "";
+  }
+
+  /* ---- a report, as text ---- */
+
+  function reportSummary(p, headingTag) {
+    var meta = [words(p.status)];
+    if (p.submission_count > 1) meta.push(p.submission_count + " submissions");
+    if (typeof p.distance_m === "number") meta.push(Math.round(p.distance_m) + " m away");
+    return el("div", { class: "g311-report-summary" }, [
+      el(headingTag || "h3", {}, [categoryName(p) + " · report " + p.id]),
+      el("p", { class: "g311-nearby-meta" }, [meta.join(" · ")]),
+      p.agency ? el("p", { class: "g311-nearby-meta" }, [p.agency]) : null,
+      p.description ? el("p", {}, [p.description]) : null,
+      p.address ? el("p", { class: "g311-nearby-meta" }, [p.address]) : null,
+      p.created_at ? el("p", { class: "g311-nearby-meta" }, ["Reported " + when(p.created_at)]) : null,
+      el("p", {}, [el("a", { href: reportHref(p.id) }, ["Details and history of report " + p.id])]),
+    ]);
+  }
+
+  /* ---- open reports on the map (clustered), loaded for the visible area ---- */
+
+  function schedulePoints() {
+    clearTimeout(pointsTimer);
+    pointsTimer = setTimeout(loadPoints, 200);
+  }
+
+  function loadPoints() {
+    if (pointsAbort) pointsAbort.abort();
+    pointsAbort = new AbortController();
+    var b = map.getBounds().pad(0.2);
+    var clamp = function (v, lim) { return Math.max(-lim, Math.min(lim, v)).toFixed(5); };
+    var bbox = [clamp(b.getWest(), 180), clamp(b.getSouth(), 90), clamp(b.getEast(), 180), clamp(b.getNorth(), 90)];
+    api("GET", "/reports/points?bbox=" + bbox.join(",") + "&status=open", undefined, null, pointsAbort.signal)
+      .then(function (res) {
+        var note = $("g311-map-note");
+        if (!res.ok || !res.data) {
+          note.textContent = "Open reports could not be shown: " + errorOf(res).message;
+          note.hidden = false;
+          return;
+        }
+        var features = res.data.features || [];
+        note.textContent = res.data.truncated ? "The map shows the newest " + features.length +
+          " open reports in this area; zoom in to see all of them." : "";
+        note.hidden = !res.data.truncated;
+        showPoints(features);
+      }).catch(ignoreAbort);
+  }
+
+  function markerLabel(p) {
+    var n = p.submission_count > 1 ? " (" + p.submission_count + " submissions)" : "";
+    return categoryName(p) + ", report " + p.id + ", " + words(p.status) + n;
+  }
+
+  function showPoints(features) {
+    var seen = new Set(), add = [], drop = [];
+    features.forEach(function (f) {
+      var p = f.properties || {}, c = f.geometry && f.geometry.coordinates;
+      if (p.id === undefined || p.id === null || !c) return;
+      var id = String(p.id), m = markers.get(id);
+      seen.add(id);
+      if (m) { m.g311 = p; return; }
+      // title and alt are set as DOM properties by Leaflet: text, not markup
+      m = L.marker([c[1], c[0]], { title: markerLabel(p), alt: markerLabel(p) });
+      m.g311 = p;
+      markers.set(id, m);
+      add.push(m);
+    });
+    markers.forEach(function (m, id) {
+      if (!seen.has(id)) { drop.push(m); markers.delete(id); }
+    });
+    if (drop.length) reports.removeLayers(drop);
+    if (add.length) reports.addLayers(add);
+  }
+
+  function openReport(marker) {
+    var p = marker.g311, box = el("div", { class: "g311-popup" }, [el("p", {}, ["Loading report " + p.id + "…"])]);
+    var popup = L.popup({ maxWidth: 300 }).setLatLng(marker.getLatLng()).setContent(box).openOn(map);
+    api("GET", "/reports/" + encodeURIComponent(String(p.id))).then(function (res) {
+      box.textContent = "";
+      if (res.ok && res.data) box.appendChild(reportSummary(res.data.properties || {}, "h3"));
+      else box.appendChild(el("p", { class: "g311-error" }, [errorOf(res).message]));
+      popup.update();
+    });
+  }
+
+  /* ---- the pin ---- */
+
+  function setPin(lat, lon, opts) {
+    lat = Number(lat); lon = Number(lon);
+    if (!isFinite(lat) || !isFinite(lon) || lat < -90 || lat > 90 || lon < -180 || lon > 180) {
+      setStatus("Latitude must be a number from -90 to 90 and longitude from -180 to 180.", true);
+      return false;
+    }
+    where = { lat: lat, lon: lon };
+    $("g311-lat").value = lat.toFixed(6);
+    $("g311-lon").value = lon.toFixed(6);
+    $("g311-where-status").textContent = "Pin at latitude " + lat.toFixed(5) + ", longitude " + lon.toFixed(5) +
+      ". Drag it on the map, or change the coordinates, to adjust.";
+    if (map) {
+      if (!pin) {
+        pin = L.marker([lat, lon], {
+          draggable: true, autoPan: true, zIndexOffset: 1000, title: "Your pin (drag to adjust)", alt: "Your pin",
+          icon: L.divIcon({ className: "", html: '<div class="g311-pin"></div>', iconSize: [22, 22],
+                            iconAnchor: [11, 27], popupAnchor: [0, -27] }),
+        }).addTo(map);
+        pin.on("dragend", function () { var ll = pin.getLatLng(); setPin(ll.lat, ll.lng); });
+      } else {
+        pin.setLatLng([lat, lon]);
+      }
+      pin.closePopup();
+      pin.unbindPopup();
+      if (opts && opts.pan) map.setView([lat, lon], Math.max(map.getZoom(), 16));
+    }
+    $("g311-outcome").textContent = "";
+    if (!opts || !opts.keepStatus) setStatus("");
+    scheduleNearby();
+    return true;
+  }
+
+  function clearPin() {
+    where = null;
+    if (pin && map) map.removeLayer(pin);
+    pin = null;
+    $("g311-lat").value = "";
+    $("g311-lon").value = "";
+    $("g311-where-status").textContent = "No pin yet: click the map, enter coordinates, or pick a district.";
+    hideNearby();
+  }
+
+  function placeFromInputs() {
+    var lat = $("g311-lat").value.trim(), lon = $("g311-lon").value.trim();
+    if (lat === "" || lon === "") { setStatus("Enter both latitude and longitude.", true); return; }
+    if (setPin(lat, lon, { pan: true, keepStatus: true })) setStatus("Pin placed. You can drag it on the map to adjust.");
+  }
+
+  /* ---- no pointing needed: a district's centre ---- */
+
+  function loadLayers() {
+    api("GET", "/layers").then(function (res) {
+      var layers = res.ok && res.data && res.data.layers;
+      if (!layers || !layers.length) { $("g311-districts").hidden = true; return; }
+      var sel = $("g311-layer");
+      layers.forEach(function (l) { sel.appendChild(el("option", { value: l.key }, [l.title || words(l.key)])); });
+    });
+  }
+
+  function onLayer() {
+    var key = $("g311-layer").value, sel = $("g311-district");
+    sel.textContent = "";
+    sel.disabled = true;
+    $("g311-district-go").disabled = true;
+    districts = [];
+    if (!key) { sel.appendChild(el("option", { value: "" }, ["Choose a kind of district first"])); return; }
+    sel.appendChild(el("option", { value: "" }, ["Loading…"]));
+    api("GET", "/districts?layer=" + encodeURIComponent(key)).then(function (res) {
+      if ($("g311-layer").value !== key) return;
+      sel.textContent = "";
+      if (!res.ok || !res.data) {
+        sel.appendChild(el("option", { value: "" }, ["The districts could not be loaded"]));
+        setStatus(errorOf(res).message, true);
+        return;
+      }
+      districts = (res.data.features || []).slice().sort(function (a, b) {
+        return String(a.properties.name).localeCompare(String(b.properties.name));
+      });
+      sel.appendChild(el("option", { value: "" }, ["Choose…"]));
+      districts.forEach(function (f, i) { sel.appendChild(el("option", { value: String(i) }, [f.properties.name])); });
+      sel.disabled = false;
+    });
+  }
+
+  function placeAtDistrict() {
+    var f = districts[Number($("g311-district").value)];
+    if (!f) return;
+    var p = f.properties || {}, c = p.center;
+    if (districtLayer) { map.removeLayer(districtLayer); districtLayer = null; }
+    if (map && f.geometry) {
+      districtLayer = L.geoJSON(f, { interactive: false, style: { color: "#7c3aed", weight: 2, fillOpacity: 0.05 } }).addTo(map);
+      if (!c) { var ctr = districtLayer.getBounds().getCenter(); c = [ctr.lng, ctr.lat]; }
+    }
+    if (!c) { setStatus("This district has no centre to place the pin at.", true); return; }
+    if (setPin(c[1], c[0], { keepStatus: true }) && map) {
+      if (districtLayer) map.fitBounds(districtLayer.getBounds(), { maxZoom: 17, padding: [20, 20] });
+      else map.setView([c[1], c[0]], 16);
+    }
+    setStatus("Pin placed at the centre of " + p.name + ". Drag it, or edit the coordinates, to put it on the spot.");
+  }
+
+  /* ---- category and its extra questions ---- */
+
+  function attributeField(a, i) {
+    var id = "g311-attr-" + i, label = a.description + (a.required ? "" : " (optional)");
+    var values = a.values || [];
+    if (a.datatype === "multivaluelist") {
+      return el("fieldset", { "data-code": a.code, "data-type": a.datatype }, [el("legend", {}, [label])].concat(
+        values.map(function (v, j) {
+          return el("label", { class: "g311-check" }, [el("input", { type: "checkbox", value: v.key, id: id + "-" + j }), v.name]);
+        })));
+    }
+    var input;
+    if (a.datatype === "singlevaluelist") {
+      input = el("select", { id: id }, [el("option", { value: "" }, ["Choose…"])].concat(
+        values.map(function (v) { return el("option", { value: v.key }, [v.name]); })));
+    } else if (a.datatype === "text") {
+      input = el("textarea", { id: id, rows: 2 });
+    } else {
+      var type = { number: "number", datetime: "datetime-local" }[a.datatype] || "text";
+      input = el("input", { id: id, type: type, step: type === "number" ? "any" : null });
+    }
+    input.required = !!a.required;
+    return el("div", { "data-code": a.code, "data-type": a.datatype }, [el("label", { for: id }, [label]), input]);
+  }
+
+  function onCategory() {
+    var c = categories[$("g311-category").value], box = $("g311-attributes");
+    box.textContent = "";
+    $("g311-category-help").textContent = c ? c.description || "" : "";
+    if (c) (c.attributes || []).forEach(function (a, i) { box.appendChild(attributeField(a, i)); });
+    scheduleNearby();
+  }
+
+  function attributeAnswers() {
+    var out = {};
+    Array.prototype.forEach.call($("g311-attributes").children, function (node) {
+      var code = node.getAttribute("data-code"), type = node.getAttribute("data-type"), v;
+      if (type === "multivaluelist") {
+        v = Array.prototype.map.call(node.querySelectorAll("input:checked"), function (i) { return i.value; });
+        if (v.length) out[code] = v;
+        return;
+      }
+      v = node.querySelector("input, select, textarea").value.trim();
+      if (v === "") return;
+      out[code] = type === "number" && isFinite(Number(v)) ? Number(v) : v;
+    });
+    return out;
+  }
+
+  /* ---- "Is it one of these?" ---- */
+
+  function hideNearby() {
+    $("g311-nearby").hidden = true;
+    $("g311-nearby-list").textContent = "";
+    if (nearbyLayer) nearbyLayer.clearLayers();
+  }
+
+  function scheduleNearby() {
+    clearTimeout(nearbyTimer);
+    nearbyTimer = setTimeout(loadNearby, 250);
+  }
+
+  function loadNearby() {
+    var code = $("g311-category").value, c = categories[code];
+    if (nearbyAbort) nearbyAbort.abort();
+    if (!where || !code) { hideNearby(); return; }
+    nearbyAbort = new AbortController();
+    var radius = Math.max(cfg.nearby_radius_m || 0, (c && c.dedup_radius_m) || 0) || 250;
+    var q = "lon=" + where.lon.toFixed(6) + "&lat=" + where.lat.toFixed(6) +
+      "&category=" + encodeURIComponent(code) + "&radius_m=" + radius;
+    api("GET", "/reports/nearby?" + q, undefined, null, nearbyAbort.signal).then(function (res) {
+      if (!res.ok || !res.data) { hideNearby(); return; }
+      showNearby(res.data.features || []);
+    }).catch(ignoreAbort);
+  }
+
+  function showNearby(features) {
+    hideNearby();
+    if (!features.length) return;
+    var list = $("g311-nearby-list");
+    features.slice(0, 10).forEach(function (f, i) {
+      var p = f.properties || {}, c = f.geometry && f.geometry.coordinates;
+      var join = el("button", { type: "button", class: "g311-join" }, ["Yes, add mine to report " + p.id]);
+      join.addEventListener("click", function () { joinReport(p.id); });
+      list.appendChild(el("li", {}, [reportSummary(p, "strong"), join]));
+      if (nearbyLayer && c) {
+        L.circleMarker([c[1], c[0]], { radius: 11, color: "#b45309", weight: 3, fillOpacity: 0.15 })
+          .bindTooltip(el("span", {}, [String(i + 1) + ". " + categoryName(p) + ", report " + p.id]))
+          .on("click", function () { join.focus(); })
+          .addTo(nearbyLayer);
+      }
+    });
+    $("g311-nearby").hidden = false;
+  }
+
+  /* ---- sending ---- */
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20)].join("-");
+  }
+
+  function buildFeature() {
+    var props = {
+      category: $("g311-category").value,
+      description: $("g311-description").value.trim(),
+      attributes: attributeAnswers(),
+    };
+    var address = $("g311-address").value.trim();
+    if (address) props.address = address;
+    var reporter = {};
+    ["name", "email", "phone"].forEach(function (k) {
+      var v = $("g311-" + k).value.trim();
+      if (v) reporter[k] = v;
+    });
+    if (Object.keys(reporter).length) props.reporter = reporter;
+    return { type: "Feature", geometry: { type: "Point", coordinates: [where.lon, where.lat] }, properties: props };
+  }
+
+  function ready() {
+    if (!where) {
+      setStatus("Place a pin first: click the map, enter coordinates, or pick a district.", true);
+      $("g311-lat").focus();
+      return false;
+    }
+    return $("g311-form").reportValidity();
+  }
+
+  function setBusy(on) {
+    busy = on;
+    $("g311-submit").disabled = on;
+    Array.prototype.forEach.call(document.querySelectorAll(".g311-join"), function (b) { b.disabled = on; });
+  }
+
+  function send(path, body, waiting) {
+    var text = path + "\n" + JSON.stringify(body);
+    if (!(pendingKey && pendingBody === text)) { pendingKey = newKey(); pendingBody = text; }
+    setBusy(true);
+    setStatus(waiting);
+    api("POST", path, body, { "Idempotency-Key": pendingKey }).then(function (res) {
+      setBusy(false);
+      setStatus("");
+      if (!res.network) { pendingKey = null; pendingBody = null; }
+      if (res.ok && res.data) accepted(res.status, res.data.properties || {});
+      else refused(errorOf(res), res.network);
+    });
+  }
+
+  function onSubmit(ev) {
+    ev.preventDefault();
+    if (busy || !ready()) return;
+    send("/reports", buildFeature(), "Sending your report…");
+  }
+
+  function joinReport(id) {
+    if (busy || !ready()) return;
+    send("/reports/" + encodeURIComponent(String(id)) + "/submissions", buildFeature(),
+         "Adding your report to report " + id + "…");
+  }
+
+  function showOutcome(node) {
+    var box = $("g311-outcome");
+    box.textContent = "";
+    box.appendChild(node);
+    box.setAttribute("tabindex", "-1");
+    box.focus();
+  }
+
+  function accepted(status, p) {
+    var link = el("p", {}, [el("a", { href: reportHref(p.id) }, ["Follow report " + p.id])]);
+    var lines;
+    if (p.merged || status === 200) {
+      var more = [];
+      if (p.submission_count) more.push("it now has " + p.submission_count + " submissions");
+      if (typeof p.distance_m === "number") more.push(Math.round(p.distance_m) + " m from your pin");
+      lines = [el("p", {}, [el("strong", {}, ["Thank you. This was already reported."])]),
+               el("p", {}, ["Your report joined report " + p.id + (more.length ? " (" + more.join(", ") + ")" : "") + "."])];
+    } else {
+      lines = [el("p", {}, [el("strong", {}, ["Thank you. Your report is number " + p.id + "."])])];
+      if (p.agency) lines.push(el("p", {}, ["It went to " + p.agency + (p.jurisdiction ? " (" + p.jurisdiction + ")" : "") + "."]));
+    }
+    var outcome = el("div", { class: "g311-ok" }, lines.concat([link]));
+    if (map && where) {
+      L.popup({ maxWidth: 280 }).setLatLng([where.lat, where.lon])
+        .setContent(el("div", { class: "g311-popup" }, [el("p", {}, [lines[lines.length - 1].textContent]), link.cloneNode(true)]))
+        .openOn(map);
+    }
+    ["g311-description", "g311-address"].forEach(function (id) { $(id).value = ""; });
+    onCategory();
+    clearPin();
+    showOutcome(outcome);
+    if (map) loadPoints();
+  }
+
+  function refused(err, network) {
+    var items = [el("p", {}, [el("strong", {}, [network ? "Not sent." : "Your report was not accepted."])]),
+                 el("p", {}, [err.message])];
+    if (err.details && err.details.length) {
+      items.push(el("ul", {}, err.details.map(function (d) { return el("li", {}, [d]); })));
+    }
+    if (network) items.push(el("p", {}, ["Nothing was lost: press Send report again to retry."]));
+    showOutcome(el("div", { class: "g311-bad" }, items));
+    if (pin) {
+      pin.unbindPopup();
+      pin.bindPopup(el("div", { class: "g311-popup g311-error", role: "alert" }, [err.message]), { maxWidth: 280 }).openPopup();
+    }
+  }
+
+  /* ---- start ---- */
+
+  function start() {
+    var node = $("geo311-config");
+    if (!node) return;
+    cfg = JSON.parse(node.textContent);
+    (cfg.categories || []).forEach(function (c) { categories[c.code] = c; });
+    map = window.L ? window[cfg.map] || null : null;
+    reports = map ? window[cfg.reports] || null : null;
+
+    $("g311-form").addEventListener("submit", onSubmit);
+    $("g311-place").addEventListener("click", placeFromInputs);
+    ["g311-lat", "g311-lon"].forEach(function (id) {
+      $(id).addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter") { ev.preventDefault(); placeFromInputs(); }
+      });
+    });
+    $("g311-category").addEventListener("change", onCategory);
+    $("g311-layer").addEventListener("change", onLayer);
+    $("g311-district").addEventListener("change", function () {
+      $("g311-district-go").disabled = $("g311-district").value === "";
+    });
+    $("g311-district-go").addEventListener("click", placeAtDistrict);
+    onCategory();
+    loadLayers();
+
+    if (map && reports) {
+      map.getContainer().setAttribute("aria-label",
+        "Map of open reports. Click to drop a pin, or use the form to give the place.");
+      nearbyLayer = L.layerGroup().addTo(map);
+      map.on("popupclose", function () { lastPopupClose = Date.now(); });
+      map.on("click", function (e) {
+        if (Date.now() - lastPopupClose < 400) return;   // that click closed a popup
+        setPin(e.latlng.lat, e.latlng.lng);
+      });
+      map.on("moveend", schedulePoints);
+      reports.on("click", function (e) { openReport(e.layer); });
+      loadPoints();
+    } else {
+      setStatus("The map could not start; you can still report by coordinates or district.", true);
+    }
+    $("g311-submit").disabled = false;
+    window.geo311Resident = { map: map, reports: reports, markers: markers, setPin: setPin };
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
