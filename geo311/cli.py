@@ -23,7 +23,11 @@ db_app = typer.Typer(help="The database: the embedded cluster and migrations.", 
 boundaries_app = typer.Typer(help="Jurisdictions and district layers.", no_args_is_help=True)
 categories_app = typer.Typer(help="Report categories and their routes.", no_args_is_help=True)
 demo_app = typer.Typer(help="The Portland demo data.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: resident, crew, manager, admin.", no_args_is_help=True)
+crews_app = typer.Typer(help="Field crews: areas, categories, yards.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(crews_app, name="crews")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(categories_app, name="categories")
 app.add_typer(demo_app, name="demo")
@@ -255,6 +259,108 @@ def seed(
             return
         summary = seed_reports(session, reports, days=days, rng_seed=random_seed, say=typer.echo)
     typer.echo(summary.line())
+
+
+# ----- keys -------------------------------------------------------------------------------
+@keys_app.command("create")
+@_guard
+def keys_create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help="resident, crew, manager or admin")],
+    crew: Annotated[str | None, typer.Option(help="the crew a crew key belongs to")] = None,
+    label: Annotated[str, typer.Option(help="who or what the key is for")] = "",
+) -> None:
+    """Make a key. It is printed once and cannot be shown again: only its hash is stored."""
+    from geo311.auth import create_key
+
+    with _rt(ctx).session() as session:
+        key_id, key = create_key(session, role, crew=crew, label=label)
+    typer.echo(f"key id: {key_id} ({role}{', crew ' + crew if crew else ''})")
+    typer.echo(key)
+    typer.secho("store it now: it will not be shown again", err=True, fg=typer.colors.YELLOW)
+
+
+@keys_app.command("list")
+@_guard
+def keys_list(ctx: typer.Context) -> None:
+    """Keys with their role, crew, creation and last use (never the keys themselves)."""
+    from geo311.auth import list_keys
+
+    with _rt(ctx).session() as session:
+        rows = list_keys(session)
+    for k in rows:
+        state = f"revoked {k['revoked_at']:%Y-%m-%d %H:%M}" if k["revoked_at"] else "active"
+        used = f"{k['last_used_at']:%Y-%m-%d %H:%M}" if k["last_used_at"] else "never"
+        typer.echo(f"{k['key_id']}  {k['role']:<8} {k['crew'] or '-':<24} {state:<24} last used {used}  {k['label']}")
+
+
+@keys_app.command("revoke")
+@_guard
+def keys_revoke(ctx: typer.Context, key_id: str) -> None:
+    """Revoke a key by its id (from `geo311 keys list`); it stops working at once."""
+    from geo311.auth import revoke_key
+
+    with _rt(ctx).session() as session:
+        fresh = revoke_key(session, key_id)
+    typer.echo(f"revoked {key_id}" if fresh else f"{key_id} was already revoked")
+
+
+# ----- crews ------------------------------------------------------------------------------
+def _split(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _show_crew(c: dict) -> None:
+    typer.echo(f"{c['id']:>3}  {c['name']}  {'active' if c['active'] else 'inactive'}  yard {c['yard'][0]:.5f},"
+               f"{c['yard'][1]:.5f}\n     categories: {', '.join(c['categories'])}\n     areas: {'; '.join(c['areas'])}")
+
+
+@crews_app.command("create")
+@_guard
+def crews_create(
+    ctx: typer.Context,
+    name: str,
+    area: Annotated[list[str], typer.Option(help="a district as layer:name; repeat for more")],
+    category: Annotated[list[str], typer.Option(help="a category code (or a comma list); repeat for more")],
+    yard: Annotated[str, typer.Option(help="lon,lat where its work lists start")],
+) -> None:
+    """Create a crew."""
+    from geo311.crews import create_crew, parse_point
+
+    with _rt(ctx).session() as session:
+        _show_crew(create_crew(session, name, areas=area, categories=_split(category), yard=parse_point(yard)))
+
+
+@crews_app.command("update")
+@_guard
+def crews_update(
+    ctx: typer.Context,
+    crew: Annotated[str, typer.Argument(help="name or id")],
+    name: Annotated[str | None, typer.Option(help="a new name")] = None,
+    area: Annotated[list[str] | None, typer.Option(help="replace the areas (layer:name, repeat)")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="replace the categories")] = None,
+    yard: Annotated[str | None, typer.Option(help="lon,lat")] = None,
+    active: Annotated[bool | None, typer.Option("--active/--inactive")] = None,
+) -> None:
+    """Change a crew."""
+    from geo311.crews import parse_point, update_crew
+
+    with _rt(ctx).session() as session:
+        _show_crew(update_crew(session, crew, name=name, areas=area, categories=_split(category),
+                               yard=parse_point(yard) if yard else None, active=active))
+
+
+@crews_app.command("list")
+@_guard
+def crews_list(ctx: typer.Context) -> None:
+    """Crews with their areas, categories and yards."""
+    from geo311.crews import list_crews
+
+    with _rt(ctx).session() as session:
+        for c in list_crews(session):
+            _show_crew(c)
 
 
 # ----- serve ------------------------------------------------------------------------------

@@ -200,6 +200,8 @@ class Report(Base):
     submission_count: Mapped[int] = mapped_column(Integer, server_default="1")
     near_boundary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    #: the crew the report is assigned to (set by assign/claim, kept through in_progress)
+    crew_id: Mapped[int | None] = mapped_column(ForeignKey("crews.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -215,6 +217,8 @@ class Report(Base):
         Index("ix_reports_created_at_id", "created_at", "id"),
         Index("ix_reports_category_id_status", "category_id", "status"),
         Index("ix_reports_jurisdiction_id", "jurisdiction_id"),
+        Index("ix_reports_crew_id", "crew_id"),
+        # hand-written too: ix_reports_open_priority (priority DESC, created_at, id) WHERE open, for work lists
     )
 
 
@@ -271,5 +275,59 @@ class ReportEvent(Base):
     to_status: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, server_default="")
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
+    crew_id: Mapped[int | None] = mapped_column(ForeignKey("crews.id", ondelete="SET NULL"))
 
     __table_args__ = (Index("ix_report_events_report_id_at", "report_id", "at"),)
+
+
+ROLES = ("resident", "crew", "manager", "admin")
+
+
+class Crew(Base):
+    """A field crew: where it works (district layer:name pairs), what it handles, where it starts."""
+
+    __tablename__ = "crews"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: category codes the crew handles
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    #: its yard: where work lists start by default
+    yard: Mapped[WKBElement] = mapped_column(Geometry("POINT", 4326, spatial_index=False))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    areas: Mapped[list[CrewArea]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class CrewArea(Base):
+    """One district a crew covers, by layer key and district name (so it survives layer reloads)."""
+
+    __tablename__ = "crew_areas"
+
+    crew_id: Mapped[int] = mapped_column(ForeignKey("crews.id", ondelete="CASCADE"), primary_key=True)
+    layer_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    district_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class ApiKey(Base):
+    """An API key: shown once, stored as a SHA-256 hash of its secret, looked up by its public id."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    #: the public part of the key (g311_<key_id>_<secret>), to find the row without the secret
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))
+    crew_id: Mapped[int | None] = mapped_column(ForeignKey("crews.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200), server_default="")
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint("(role = 'crew') = (crew_id IS NOT NULL)", name="crew_key_has_crew"),
+    )

@@ -1,4 +1,4 @@
-"""FastAPI dependencies, as Annotated aliases: SessionDep, SettingsDep."""
+"""FastAPI dependencies, as Annotated aliases: SessionDep, SettingsDep, PrincipalDep."""
 
 from __future__ import annotations
 
@@ -8,7 +8,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from geo311.auth import (
+    ANONYMOUS,
+    Principal,
+    authenticate,
+    check_csrf,
+    principal_for_key_id,
+    read_session_token,
+)
+from geo311.errors import Forbidden, Unauthorized
 from geo311.settings import Settings
+
+SESSION_COOKIE = "geo311_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -22,3 +35,30 @@ def get_app_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+    """A Bearer key, or the session cookie of the staff pages (whose unsafe requests must carry
+    the CSRF token), or anonymous. A key that is wrong or revoked is a 401, never anonymous."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use Authorization: Bearer <key>", code="unauthorized")
+        principal = authenticate(session, token.strip())
+        if principal is None:
+            raise Unauthorized("the API key is not valid or has been revoked", code="unauthorized")
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        secret = settings.session_secret()
+        key_id = read_session_token(secret, cookie)
+        principal = principal_for_key_id(session, key_id) if key_id else None
+        if principal is not None:
+            if request.method not in SAFE_METHODS and not check_csrf(secret, cookie, request.headers.get(CSRF_HEADER)):
+                raise Forbidden("missing or wrong CSRF token; reload the page", code="csrf")
+            return principal
+    return ANONYMOUS
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -50,7 +50,8 @@ def describe_validation(errors) -> list[str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError):
-        return JSONBody(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+        headers = {"WWW-Authenticate": 'Bearer realm="geo311"'} if exc.status == 401 else None
+        return JSONBody(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from geo311 import intake
-from geo311.api.deps import SessionDep, SettingsDep
+from geo311.api.deps import PrincipalDep, SessionDep, SettingsDep
 from geo311.api.responses import GeoJSONResponse
 from geo311.reports import (
     ReportFilter,
@@ -42,6 +42,11 @@ Channel = Annotated[Literal["web", "api"], Header(alias="X-Geo311-Channel",
                                                   description="web for the resident map page, api otherwise")]
 
 
+def _may_submit(principal, settings) -> None:
+    if principal.role == "anonymous" and not settings.allow_anonymous_submissions:
+        principal.require("resident", "crew", "manager", "admin")
+
+
 def _to_submission(feature: ReportFeatureIn, channel: str, key: str | None) -> intake.NewSubmission:
     props = feature.properties
     reporter = props.reporter
@@ -71,8 +76,9 @@ def _reply(session: Session, result: intake.SubmitResult) -> GeoJSONResponse:
                         200: {**_FEATURE_REPLY, "description": "joined an open report of the same thing nearby"},
                         **_ERRORS},
              status_code=201, response_class=GeoJSONResponse)
-def create_report(feature: ReportFeatureIn, session: SessionDep, settings: SettingsDep,
+def create_report(feature: ReportFeatureIn, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                   idempotency_key: IdempotencyKey = None, channel: Channel = "api") -> GeoJSONResponse:
+    _may_submit(principal, settings)
     result = intake.submit(session, _to_submission(feature, channel, idempotency_key),
                            boundary_margin_m=settings.boundary_margin_m)
     return _reply(session, result)
@@ -82,8 +88,9 @@ def create_report(feature: ReportFeatureIn, session: SessionDep, settings: Setti
              responses={200: _FEATURE_REPLY, 404: {"model": ErrorReply}, **_ERRORS},
              response_class=GeoJSONResponse)
 def join_report(report_id: Annotated[int, Path(ge=1)], feature: ReportFeatureIn, session: SessionDep,
-                settings: SettingsDep, idempotency_key: IdempotencyKey = None,
+                settings: SettingsDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None,
                 channel: Channel = "api") -> GeoJSONResponse:
+    _may_submit(principal, settings)
     result = intake.submit(session, _to_submission(feature, channel, idempotency_key),
                            boundary_margin_m=settings.boundary_margin_m, join_report_id=report_id)
     return _reply(session, result)
@@ -141,7 +148,7 @@ def report(report_id: Annotated[int, Path(ge=1)], session: SessionDep) -> GeoJSO
     return GeoJSONResponse(get_report_feature(session, report_id))
 
 
-@router.get("/reports/{report_id}/events", summary="A report's history: created, merges, status changes",
-            responses={404: {"model": ErrorReply}})
-def events(report_id: Annotated[int, Path(ge=1)], session: SessionDep) -> dict:
-    return {"events": report_events(session, report_id)}
+@router.get("/reports/{report_id}/events", summary="A report's history: created, merges, status changes "
+            "(staff also see who acted and the reporters' contact data)", responses={404: {"model": ErrorReply}})
+def events(report_id: Annotated[int, Path(ge=1)], session: SessionDep, principal: PrincipalDep) -> dict:
+    return {"events": report_events(session, report_id, staff=principal.is_staff)}
