@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this checkout: a Python >= 3.11 virtual environment in .venv with geo311 (and its dev
-# extra) installed. Safe to run again: it reinstalls only when pyproject.toml changed.
+# extra) installed; with --browser also Debian's Chromium for the browser tests. Safe to run
+# again: it reinstalls only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,4 +42,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "geo311: installing the package and its dependencies into .venv ..." >&2
   .venv/bin/python -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
+fi
+
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
 fi

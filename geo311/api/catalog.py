@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from geo311.api.deps import SessionDep
+from geo311.api.deps import SessionDep, get_principal
 from geo311.api.responses import GeoJSONResponse, JSONBody
 from geo311.boundaries import districts_geojson, list_boundaries, service_area
 from geo311.categories import list_categories
 
-router = APIRouter(prefix="/api/v1", tags=["catalog"])
+router = APIRouter(prefix="/api/v1", tags=["catalog"], dependencies=[Depends(get_principal)])
 
 _PUBLIC_CATEGORY_FIELDS = ("code", "name", "description", "group", "keywords", "priority", "target_days",
                            "dedup_radius_m", "dedup_window_days", "attributes")

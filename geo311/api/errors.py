@@ -56,6 +56,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         lines = describe_validation(exc.errors())
+        content_type = request.headers.get("content-type", "")
+        if any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors()) and "json" not in content_type:
+            lines.insert(0, f"send the body as JSON with Content-Type: application/json "
+                            f"(this request said {content_type or 'no Content-Type'})")
         return JSONBody(error_body("invalid", "; ".join(lines), lines), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

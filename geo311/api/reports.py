@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from geo311 import intake
-from geo311.api.deps import PrincipalDep, SessionDep, SettingsDep
+from geo311.api.deps import PrincipalDep, SessionDep, SettingsDep, get_principal
 from geo311.api.responses import GeoJSONResponse
 from geo311.reports import (
     ReportFilter,
@@ -26,7 +26,7 @@ from geo311.reports import (
 )
 from geo311.schemas import ErrorReply, ReportCollection, ReportFeature, ReportFeatureIn
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], dependencies=[Depends(get_principal)])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorReply, "description": text} for code, text in (
