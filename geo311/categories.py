@@ -216,6 +216,17 @@ def list_categories(session: Session, active_only: bool = False) -> list[dict[st
 
 
 
+def category_ids(session: Session, codes: list[str] | None) -> list[int] | None:
+    """Category codes -> ids; an unknown code is a clear 422."""
+    if not codes:
+        return None
+    found = {c: i for c, i in session.execute(text("SELECT code, id FROM categories WHERE code = ANY(:c)"), {"c": codes})}
+    unknown = [c for c in codes if c not in found]
+    if unknown:
+        raise InvalidInput(f"unknown category {', '.join(unknown)}", code="bad_category")
+    return [found[c] for c in codes]
+
+
 def check_attributes(definitions: list[dict[str, Any]], answers: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Check a submission's attribute answers against the category's definitions.
 

@@ -331,3 +331,6 @@ class ApiKey(Base):
         CheckConstraint(_in("role", ROLES), name="role_known"),
         CheckConstraint("(role = 'crew') = (crew_id IS NOT NULL)", name="crew_key_has_crew"),
     )
+
+
+from geo311 import rollup_models  # noqa: E402,F401  (the rollup tables join the same metadata)

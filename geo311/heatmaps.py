@@ -1,0 +1,182 @@
+"""Heatmaps from the rollups (see rollup_models.py), and the rollups' own check and rebuild.
+
+A heatmap is a FeatureCollection of square Web Mercator cells with the counts of reports and of
+submissions in each, read from heat_cells (or heat_cells_daily when a date range is given) at the
+resolution that fits the zoom:
+    zoom >= 14: level 3 (64 units, ~45 m in Portland); 12-13: level 2 (256, ~180 m);
+    <= 11: level 1 (1024, ~720 m), merged 2x2 per zoom level below 10.
+With a date range, the finest level is 2 (daily rollups exist at levels 1 and 2). With a district,
+a cell counts when its centre lies in the district.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo311.errors import InvalidInput
+from geo311.models import STATUSES
+from geo311.rollup_models import DAILY_LEVELS, LEVELS
+
+MERC_R = 6378137.0
+MAX_CELLS = 40_000
+
+
+def merc(lon: float, lat: float) -> tuple[float, float]:
+    lat = max(min(lat, 85.05), -85.05)
+    return MERC_R * math.radians(lon), MERC_R * math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+
+def level_for(zoom: int, dated: bool) -> tuple[int, int]:
+    """(rollup level, merge shift) for a zoom: cells of about 7-14 screen pixels."""
+    if not 0 <= zoom <= 22:
+        raise InvalidInput("zoom must be between 0 and 22", code="bad_zoom")
+    level = 3 if zoom >= 14 else 2 if zoom >= 12 else 1
+    if dated and level not in DAILY_LEVELS:
+        level = max(DAILY_LEVELS)
+    shift = max(0, 10 - zoom) if level == 1 else 0
+    return level, shift
+
+
+def status_sum(prefix: str, statuses: list[str] | None) -> str:
+    """SQL summing the per-status count columns (r_ for reports, s_ for submissions)."""
+    chosen = statuses or list(STATUSES)
+    for st in chosen:
+        if st not in STATUSES:
+            raise InvalidInput(f"unknown status {st}", code="bad_status")
+    return " + ".join(f"{prefix}_{st}" for st in chosen)
+
+
+@dataclass
+class HeatQuery:
+    bbox: tuple[float, float, float, float]
+    zoom: int = 12
+    category_ids: list[int] | None = None
+    statuses: list[str] | None = None
+    since: date | None = None
+    until: date | None = None
+    district_ids: list[int] | None = None
+
+
+def heatmap(session: Session, q: HeatQuery) -> str:
+    """The heatmap FeatureCollection as JSON text."""
+    dated = q.since is not None or q.until is not None
+    level, shift = level_for(q.zoom, dated)
+    size = LEVELS[level]
+    x0, y0 = merc(q.bbox[0], q.bbox[1])
+    x1, y1 = merc(q.bbox[2], q.bbox[3])
+    cx0, cx1, cy0, cy1 = (math.floor(x0 / size), math.floor(x1 / size), math.floor(y0 / size), math.floor(y1 / size))
+    if (cx1 - cx0 + 1) * (cy1 - cy0 + 1) >> (2 * shift) > MAX_CELLS * 16:
+        raise InvalidInput("that box is too big for this zoom; zoom out or send a smaller bbox", code="bad_bbox")
+    clauses = ["level = :level", "cx BETWEEN :cx0 AND :cx1", "cy BETWEEN :cy0 AND :cy1"]
+    params: dict[str, Any] = {"level": level, "cx0": cx0, "cx1": cx1, "cy0": cy0, "cy1": cy1,
+                              "shift": shift, "cell": size * (1 << shift), "limit": MAX_CELLS}
+    if q.category_ids:
+        clauses.append("category_id = ANY(:cats)")
+        params["cats"] = q.category_ids
+    if dated:
+        clauses.append("day >= :since AND day < :until")
+        params.update(since=q.since or date(1970, 1, 1), until=q.until or date(9999, 1, 1))
+    district_filter = ""
+    if q.district_ids:
+        district_filter = (
+            "AND EXISTS (SELECT 1 FROM area WHERE ST_Covers(area.g, ST_SetSRID(ST_MakePoint("
+            "(c.gx + 0.5) * :cell, (c.gy + 0.5) * :cell), 3857)))")
+        params["districts"] = q.district_ids
+    table = "heat_cells_daily" if dated else "heat_cells"
+    reports, submissions = status_sum("r", q.statuses), status_sum("s", q.statuses)
+    return session.execute(text(f"""
+        WITH area AS (SELECT ST_Transform(boundary, 3857) AS g FROM districts WHERE id = ANY(:districts)),
+        c AS (
+            SELECT cx >> :shift AS gx, cy >> :shift AS gy, sum({reports})::int AS reports,
+                   sum({submissions})::int AS submissions
+            FROM {table} WHERE {' AND '.join(clauses)}
+            GROUP BY 1, 2 HAVING sum({reports}) > 0
+        ),
+        kept AS (SELECT * FROM c WHERE true {district_filter} ORDER BY reports DESC LIMIT :limit)
+        SELECT json_build_object(
+            'type', 'FeatureCollection', 'level', :level, 'cell_size_m', :cell, 'zoom', CAST(:zoom AS int),
+            'max_reports', coalesce(max(reports), 0), 'total_reports', coalesce(sum(reports), 0),
+            'features', coalesce(json_agg(json_build_object(
+                'type', 'Feature',
+                'geometry', ST_AsGeoJSON(ST_Transform(ST_MakeEnvelope(gx * :cell, gy * :cell, (gx + 1) * :cell,
+                                                                      (gy + 1) * :cell, 3857), 4326), 6)::json,
+                'properties', json_build_object('reports', reports, 'submissions', submissions,
+                    'center', json_build_array(
+                        round(ST_X(ST_Transform(ST_SetSRID(ST_MakePoint((gx + 0.5) * :cell, (gy + 0.5) * :cell), 3857), 4326))::numeric, 6),
+                        round(ST_Y(ST_Transform(ST_SetSRID(ST_MakePoint((gx + 0.5) * :cell, (gy + 0.5) * :cell), 3857), 4326))::numeric, 6)))
+            )), '[]'::json))::text
+        FROM kept"""), {**params, "zoom": q.zoom, "districts": q.district_ids or []}).scalar_one()
+
+
+# ----- the rollups' own upkeep ---------------------------------------------------------------
+def _fresh_heat_sql(daily: bool) -> str:
+    sums = ", ".join([f"count(*) FILTER (WHERE status = '{st}')::int AS r_{st}" for st in STATUSES]
+                     + [f"coalesce(sum(submission_count) FILTER (WHERE status = '{st}'), 0)::int AS s_{st}"
+                        for st in STATUSES])
+    levels = ", ".join(f"({lv}, {sz})" for lv, sz in LEVELS.items() if not daily or lv in DAILY_LEVELS)
+    day = "(created_at AT TIME ZONE 'UTC')::date AS day, " if daily else ""
+    return f"""
+        SELECT l.level, {day}floor(6378137.0 * radians(ST_X(location)) / l.size)::int AS cx,
+               floor(6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(location)) / 2)) / l.size)::int AS cy,
+               category_id, {sums}
+        FROM reports CROSS JOIN (VALUES {levels}) AS l(level, size)
+        GROUP BY 1, 2, 3, 4{', 5' if daily else ''}"""
+
+
+_FRESH = {
+    "heat_cells": _fresh_heat_sql(daily=False),
+    "heat_cells_daily": _fresh_heat_sql(daily=True),
+    "stats_daily": """
+        SELECT category_id, day, sum(created)::int AS created, sum(resolved)::int AS resolved FROM (
+            SELECT category_id, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created, 0 AS resolved FROM reports
+            UNION ALL
+            SELECT category_id, (closed_at AT TIME ZONE 'UTC')::date, 0, 1 FROM reports WHERE status = 'resolved'
+        ) x GROUP BY 1, 2""",
+    "district_stats_daily": """
+        SELECT district_id, category_id, day, sum(created)::int AS created, sum(open_now)::int AS open_now,
+               sum(resolved)::int AS resolved FROM (
+            SELECT rd.district_id, r.category_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created,
+                   (r.status IN ('open', 'assigned', 'in_progress'))::int AS open_now, 0 AS resolved
+            FROM reports r JOIN report_districts rd ON rd.report_id = r.id
+            UNION ALL
+            SELECT rd.district_id, r.category_id, (r.closed_at AT TIME ZONE 'UTC')::date, 0, 0, 1
+            FROM reports r JOIN report_districts rd ON rd.report_id = r.id WHERE r.status = 'resolved'
+        ) x GROUP BY 1, 2, 3""",
+}
+
+
+def rollup_drift(session: Session) -> dict[str, int]:
+    """Rows where a rollup differs from a fresh aggregation of the raw reports (0 everywhere when
+    the triggers did their job). Zero rows in a rollup count as absent."""
+    out = {}
+    for table, fresh in _FRESH.items():
+        cols = [c for c in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys()]
+        measures = [c for c in cols if c not in ("level", "day", "cx", "cy", "category_id", "district_id")]
+        nonzero = " OR ".join(f"{m} <> 0" for m in measures)
+        out[table] = session.execute(text(f"""
+            SELECT count(*) FROM (
+                (SELECT * FROM {table} WHERE {nonzero} EXCEPT SELECT * FROM ({fresh}) f WHERE {nonzero})
+                UNION ALL
+                (SELECT * FROM ({fresh}) f WHERE {nonzero} EXCEPT SELECT * FROM {table} WHERE {nonzero})
+            ) diff""")).scalar_one()
+    return out
+
+
+def rebuild_rollups(session: Session) -> dict[str, int]:
+    """Recompute every rollup from the raw reports (after restoring a backup, say). One transaction."""
+    counts = {}
+    try:
+        for table, fresh in _FRESH.items():
+            session.execute(text(f"DELETE FROM {table}"))
+            counts[table] = session.execute(text(f"INSERT INTO {table} {fresh}")).rowcount
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return counts

@@ -1,0 +1,130 @@
+"""Heatmap, district dashboard and trends through the API: every filter, CSV, roles."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from geo311.intake import NewSubmission, submit
+from geo311.status import change_status
+from tests.staff import HOSFORD, ST_JOHNS, make_world
+
+NOW = datetime.now(UTC)
+CITY = "-122.84,45.43,-122.47,45.65"
+
+
+@pytest.fixture
+def data(session):
+    world = make_world(session)  # one campsite at St Johns, one at Hosford (today)
+    ids = {}
+    ids["old_graffiti"] = submit(session, NewSubmission(*HOSFORD, "graffiti", {"x": 1}, at=NOW - timedelta(days=45))).report_id
+    ids["dumping"] = submit(session, NewSubmission(ST_JOHNS[0] + 0.01, ST_JOHNS[1], "illegal_dumping", {"x": 2},
+                                                   at=NOW - timedelta(days=3))).report_id
+    submit(session, NewSubmission(ST_JOHNS[0] + 0.01, ST_JOHNS[1], "illegal_dumping", {"x": 3}))  # merges
+    change_status(session, ids["dumping"], "resolved", actor="t")
+    return world, ids
+
+
+def headers(world, who="manager"):
+    return world.headers(who)
+
+
+def total(fc) -> tuple[int, int]:
+    return (sum(f["properties"]["reports"] for f in fc["features"]),
+            sum(f["properties"]["submissions"] for f in fc["features"]))
+
+
+def test_heatmap_counts_and_filters(client, data):
+    world, _ids = data
+    get = lambda q: client.get(f"/api/v1/heatmap?bbox={CITY}&{q}", headers=headers(world))  # noqa: E731
+    everything = get("zoom=12").json()
+    assert everything["type"] == "FeatureCollection" and everything["level"] == 2
+    assert total(everything) == (4, 5)
+    assert total(get("zoom=12&category=illegal_dumping").json()) == (1, 2)
+    assert total(get("zoom=12&status=open").json()) == (3, 3)
+    assert total(get("zoom=12&status=resolved").json()) == (1, 2)
+    since = (NOW - timedelta(days=10)).date().isoformat()
+    assert total(get(f"zoom=12&since={since}").json()) == (3, 4)
+    until = (NOW - timedelta(days=10)).date().isoformat()
+    assert total(get(f"zoom=12&until={until}").json()) == (1, 1)
+    assert total(get("zoom=12&district=coalition:Southeast Uplift").json()) == (2, 2)
+    small = f"{HOSFORD[0] - 0.002},{HOSFORD[1] - 0.002},{HOSFORD[0] + 0.002},{HOSFORD[1] + 0.002}"
+    street = client.get(f"/api/v1/heatmap?bbox={small}&zoom=16", headers=headers(world)).json()
+    assert street["level"] == 3 and total(street) == (2, 2)
+    assert get("zoom=8").json()["cell_size_m"] > everything["cell_size_m"]  # coarser when zoomed out
+
+
+def test_heatmap_csv_and_refusals(client, data):
+    world, _ids = data
+    r = client.get(f"/api/v1/heatmap?bbox={CITY}&format=csv", headers=headers(world))
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert r.headers["content-type"].startswith("text/csv") and sum(int(x["reports"]) for x in rows) == 4
+    for query, fragment in (("category=bigfoot", "unknown category"), ("status=lost", "unknown status"),
+                            ("bbox=1,2", "four numbers"), ("zoom=40", "zoom"), ("district=ward:x", "no district layer")):
+        bad = client.get(f"/api/v1/heatmap?{query}", headers=headers(world))
+        assert bad.status_code == 422 and fragment in bad.text, query
+
+
+def test_district_dashboard(client, data, session):
+    world, ids = data
+    r = client.get("/api/v1/stats/districts?layer=coalition", headers=headers(world))
+    feats = {f["properties"]["name"]: f["properties"] for f in r.json()["features"]}
+    se, north = feats["Southeast Uplift"], feats["North Portland Neighborhood Services"]
+    assert (se["open"], se["new"], se["resolved"], se["overdue"]) == (2, 1, 0, 1)  # graffiti: 45 days > 30
+    assert se["median_age_days"] == 45  # lower middle of ages 0 and 45
+    assert (north["open"], north["new"], north["resolved"]) == (1, 2, 1)
+    assert r.json()["features"][0]["properties"]["name"] == "Southeast Uplift"  # most overdue first
+    assert r.json()["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    only = client.get("/api/v1/stats/districts?layer=coalition&category=graffiti", headers=headers(world)).json()
+    assert {f["properties"]["name"]: f["properties"]["open"] for f in only["features"] if f["properties"]["open"]} \
+        == {"Southeast Uplift": 1}
+    since = (NOW - timedelta(days=60)).date().isoformat()
+    wide = client.get(f"/api/v1/stats/districts?layer=coalition&since={since}", headers=headers(world)).json()
+    assert {f["properties"]["name"]: f["properties"]["new"] for f in wide["features"]}["Southeast Uplift"] == 2
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/stats/districts?layer=coalition&format=csv",
+                                                      headers=headers(world)).text)))
+    assert {r["name"] for r in rows} >= {"Southeast Uplift"} and set(rows[0]) >= {"open", "overdue", "median_age_days"}
+    assert client.get("/api/v1/stats/districts?layer=ward", headers=headers(world)).status_code == 422
+    del ids
+
+
+def test_median_age_of_open_reports(client, session):
+    world = make_world(session)
+    session.execute(text("TRUNCATE reports, submissions, report_events, report_districts CASCADE"))
+    for days in (2, 10, 40):
+        submit(session, NewSubmission(HOSFORD[0] + days * 1e-4, HOSFORD[1], "graffiti", {"d": days},
+                                      at=NOW - timedelta(days=days)))
+    r = client.get("/api/v1/stats/districts?layer=coalition", headers=headers(world)).json()
+    se = next(f["properties"] for f in r["features"] if f["properties"]["name"] == "Southeast Uplift")
+    assert se["open"] == 3 and se["median_age_days"] == 10 and se["overdue"] == 1
+
+
+def test_timeseries(client, data):
+    world, _ids = data
+    r = client.get("/api/v1/stats/timeseries?interval=day&since=" + (NOW - timedelta(days=50)).date().isoformat(),
+                   headers=headers(world)).json()
+    series = {p["period"]: p for p in r["series"]}
+    assert len(series) == 51  # every day, gaps filled
+    assert sum(p["new"] for p in r["series"]) == 4 and sum(p["resolved"] for p in r["series"]) == 1
+    assert series[(NOW - timedelta(days=45)).date().isoformat()]["new"] == 1
+    weekly = client.get("/api/v1/stats/timeseries?interval=week&category=graffiti", headers=headers(world)).json()
+    assert sum(p["new"] for p in weekly["series"]) == 1
+    assert all(datetime.fromisoformat(p["period"]).weekday() == 0 for p in weekly["series"])
+    by_district = client.get("/api/v1/stats/timeseries?interval=month&district=coalition:North Portland Neighborhood Services",
+                             headers=headers(world)).json()
+    assert sum(p["new"] for p in by_district["series"]) == 2
+    rows = list(csv.reader(io.StringIO(client.get("/api/v1/stats/timeseries?interval=month&format=csv",
+                                                   headers=headers(world)).text)))
+    assert rows[0] == ["period", "new", "resolved"] and len(rows) > 2
+
+
+@pytest.mark.parametrize("who, status", [("anonymous", 401), ("resident", 403), ("crew_own", 403),
+                                         ("manager", 200), ("admin", 200), ("revoked", 401)])
+def test_roles(client, session, who, status):
+    world = make_world(session)
+    for url in ("/api/v1/heatmap", "/api/v1/stats/districts", "/api/v1/stats/timeseries"):
+        assert client.get(url, headers=world.headers(who)).status_code == status, url
