@@ -172,6 +172,12 @@ def upgrade() -> None:
         CREATE TRIGGER geo311_rollup_trunc AFTER TRUNCATE ON reports
             FOR EACH STATEMENT EXECUTE FUNCTION geo311_reports_truncate();
     """)
+    # reports that exist before this revision get their rollups now (the same aggregation the
+    # drift check compares against)
+    from geo311.heatmaps import _FRESH
+
+    for table, fresh in _FRESH.items():
+        op.execute(f"INSERT INTO {table} {fresh}")
 
 
 def downgrade() -> None:
