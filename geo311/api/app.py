@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from geo311 import __version__
-from geo311.api import catalog, field, login, meta, pages, reports
+from geo311.api import catalog, crew_pages, field, login, managers, meta, pages, reports
 from geo311.api.errors import install_error_handlers
 from geo311.api.limits import BodySizeLimit
 from geo311.api.responses import JSONBody
@@ -43,8 +43,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(catalog.router)
     app.include_router(reports.router)
     app.include_router(field.router)
+    app.include_router(managers.router)
     app.include_router(pages.router)
     app.include_router(login.router)
+    app.include_router(crew_pages.router)
     app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=MAPS_DIR), name="maps")
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -93,7 +94,8 @@ def worklist(crew: str, session: SessionDep, principal: PrincipalDep,
     _own_crew_only(principal, crews.crew_id_of(session, crew))
     wl = worklists.worklist(session, crew, start=crews.parse_point(from_) if from_ else None, limit=limit,
                             categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None)
-    name = f"worklist-{wl['crew']['name'].lower().replace(' ', '-')}"
+    slug = re.sub(r"[^a-z0-9]+", "-", wl["crew"]["name"].lower()).strip("-") or str(wl["crew"]["id"])
+    name = f"worklist-{slug}"  # ASCII only: a header cannot carry "Łódź" or a quote
     if format == "csv":
         return Response(worklists.as_csv(wl), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

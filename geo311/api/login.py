@@ -5,7 +5,7 @@ must carry the session's CSRF token (see deps.get_principal)."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -82,6 +82,7 @@ def page_session(request: Request, session, settings, roles: tuple[str, ...]):
     key_id = read_session_token(secret, cookie)
     principal = principal_for_key_id(session, key_id) if key_id else None
     if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target}, safe='/')}", status_code=303)
     principal.require(*roles)
     return principal, csrf_token(secret, cookie)

@@ -80,3 +80,8 @@ def test_expired_cookie_is_anonymous(client, session, settings):
 def test_logout_clears_the_cookie(client):
     r = client.post("/logout", headers=SAME, follow_redirects=False)
     assert r.status_code == 303 and f'{SESSION_COOKIE}=""' in r.headers["set-cookie"]
+
+
+def test_sign_in_comes_back_to_the_page_and_its_query(client):
+    r = client.get("/crew?crew=Southeast", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/crew%3Fcrew%3DSoutheast"
