@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set true behind HTTPS).",
     )
+    open311_jurisdiction_id: str = Field(
+        default="portland.gov", min_length=1, max_length=200,
+        description="The jurisdiction_id of the Open311 endpoint: clients may leave it out; any other is a 404.",
+    )
 
     @field_validator("database_url")
     @classmethod

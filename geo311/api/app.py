@@ -9,12 +9,22 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from geo311 import __version__
-from geo311.api import catalog, crew_pages, field, login, managers, meta, pages, reports
+from geo311.api import (
+    catalog,
+    crew_pages,
+    field,
+    login,
+    managers,
+    meta,
+    pages,
+    reports,
+)
 from geo311.api.errors import install_error_handlers
 from geo311.api.limits import BodySizeLimit
 from geo311.api.responses import JSONBody
 from geo311.db import make_engine, make_sessionmaker
 from geo311.map_assets import MAPS_DIR, STATIC_PREFIX
+from geo311.open311 import router as open311_router
 from geo311.settings import Settings, get_settings
 
 
@@ -47,6 +57,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(pages.router)
     app.include_router(login.router)
     app.include_router(crew_pages.router)
+    open311_router.install(app)  # the /open311/v2/ routes and their error format
     app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=MAPS_DIR), name="maps")
     return app
 
