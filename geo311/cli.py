@@ -25,9 +25,11 @@ categories_app = typer.Typer(help="Report categories and their routes.", no_args
 demo_app = typer.Typer(help="The Portland demo data.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: resident, crew, manager, admin.", no_args_is_help=True)
 crews_app = typer.Typer(help="Field crews: areas, categories, yards.", no_args_is_help=True)
+addresses_app = typer.Typer(help="Address points for geocoding.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(crews_app, name="crews")
+app.add_typer(addresses_app, name="addresses")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(categories_app, name="categories")
 app.add_typer(demo_app, name="demo")
@@ -361,6 +363,42 @@ def crews_list(ctx: typer.Context) -> None:
     with _rt(ctx).session() as session:
         for c in list_crews(session):
             _show_crew(c)
+
+
+# ----- addresses --------------------------------------------------------------------------
+@addresses_app.command("load")
+@_guard
+def addresses_load(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="a CSV of address points (plain or .gz)")],
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="FIELD=COLUMN for number, street, unit, city, postcode, lon, lat "
+                      "(default: the Oregon Metro RLIS columns NUMBER, STREET, CITY, POSTCODE, LON, LAT)")] = None,
+    inside_jurisdictions: Annotated[bool, typer.Option(
+        help="keep only the points inside the loaded jurisdictions")] = False,
+    refused: Annotated[Path | None, typer.Option(help="where to write the refused rows (default beside FILE)")] = None,
+) -> None:
+    """Replace the address points with the file's, atomically."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from geo311.address_loader import load_addresses
+
+    mapping = None
+    if map_:
+        mapping = {}
+        for item in map_:
+            if "=" not in item:
+                _fail(f"--map takes FIELD=COLUMN, got {item!r}", 2)
+            key, column = item.split("=", 1)
+            mapping[key.strip()] = column.strip()
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(f"loading {file.name}", total=None)
+        with _rt(ctx).session() as session:
+            summary = load_addresses(session, file, mapping=mapping, inside_jurisdictions=inside_jurisdictions,
+                                     refused_path=refused, progress=lambda sent: bar.update(task, completed=sent))
+    for line in summary.lines():
+        typer.echo(line)
 
 
 # ----- serve ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo311 import matching
+from geo311 import geocoding, matching
 from geo311.categories import check_attributes
 from geo311.dedup import MERGE_PRIORITY_SQL, cell_lock_keys, idempotency_lock_key
 from geo311.errors import Conflict, InvalidInput, NotFound
@@ -31,8 +31,8 @@ _GEOG = "::geography(Point,4326)"  # must match ix_reports_location_geog / ix_re
 class NewSubmission:
     """One submission as plain values. `raw` is the whole body as received, stored as is."""
 
-    lon: float
-    lat: float
+    lon: float | None  # None with an address: geocoded (see locate())
+    lat: float | None
     category: str
     raw: dict[str, Any]
     description: str = ""
@@ -96,8 +96,9 @@ route AS (
 target AS ({target}),
 new_report AS (
     INSERT INTO reports (category_id, location, status, priority, jurisdiction_id, agency, description,
-                         address, near_boundary, created_at, updated_at)
+                         address, matched_address, near_boundary, created_at, updated_at)
     SELECT :category_id, pt.g, 'open', :priority, route.jurisdiction_id, route.agency, :description, :address,
+           :matched_address,
            EXISTS (SELECT 1 FROM jurisdiction_edges e
                    WHERE e.jurisdiction_id = route.jurisdiction_id
                      AND ST_DWithin(e.geom::geography(LineString,4326), pt.g{geog}, :margin)),
@@ -188,13 +189,35 @@ def _refuse_outside(session: Session, lon: float, lat: float, category) -> None:
                        details={"jurisdictions": inside, "categories_served": served})
 
 
+def locate(session: Session, sub: NewSubmission) -> tuple[NewSubmission, str | None]:
+    """A submission with an address and no point gets the point of the address when one
+    candidate is clearly best; otherwise a 422 lists the top candidates to choose from."""
+    if sub.lon is not None and sub.lat is not None:
+        return sub, None
+    if not sub.address or not sub.address.strip():
+        raise InvalidInput("give the place: a Point geometry, or an address to look up", code="no_location")
+    found = geocoding.geocode(session, sub.address, limit=5)
+    best = geocoding.clear_best(found)
+    if best is None:
+        top = found["candidates"]
+        if not top:
+            raise InvalidInput(f"no address like {sub.address!r} is known here; drop a pin on the map instead",
+                               code="address_not_found", details={"candidates": []})
+        listing = "; ".join(c["address"] for c in top)
+        raise InvalidInput(f"{sub.address!r} could be several places: {listing}. Choose one (send its point) "
+                           "or give more of the address", code="ambiguous_address", details={"candidates": top})
+    return replace(sub, lon=best["lon"], lat=best["lat"]), best["address"]
+
+
 def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 15.0,
            join_report_id: int | None = None) -> SubmitResult:
     """Store one submission: a new report, or joined to the nearest open duplicate (or to
-    `join_report_id` when the resident picked the report). One transaction; nothing on refusal."""
+    `join_report_id` when the resident picked the report). One transaction; nothing on refusal.
+    Without a point, the address is geocoded (see locate())."""
     if sub.channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {sub.channel!r}")
     try:
+        sub, matched = locate(session, sub)
         check_point(session, sub.lon, sub.lat)
         category = active_category(session, sub.category)
         answers, problems = check_attributes(category.attributes, sub.attributes)
@@ -219,6 +242,7 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             "priority": category.default_priority, "radius": category.dedup_radius_m,
             "window": category.dedup_window or timedelta(0), "join_id": join_report_id,
             "margin": boundary_margin_m, "description": sub.description, "address": sub.address,
+            "matched_address": matched,
             "channel": sub.channel, "key": sub.idempotency_key, "hash": payload_hash,
             "name": sub.reporter_name, "email": sub.reporter_email, "phone": sub.reporter_phone,
             "attributes": orjson.dumps(answers).decode(), "raw": orjson.dumps(sub.raw).decode(),

@@ -197,6 +197,8 @@ class Report(Base):
     agency: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, server_default="")
     address: Mapped[str | None] = mapped_column(Text)
+    #: the address point an address-only submission was geocoded to, as stored
+    matched_address: Mapped[str | None] = mapped_column(Text)
     submission_count: Mapped[int] = mapped_column(Integer, server_default="1")
     near_boundary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
@@ -277,7 +279,7 @@ class ReportEvent(Base):
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
     crew_id: Mapped[int | None] = mapped_column(ForeignKey("crews.id", ondelete="SET NULL"))
 
-    __table_args__ = (Index("ix_report_events_report_id_at", "report_id", "at"),)
+    __table_args__ = (Index("ix_report_events_report_id_at", "report_id", "at"), Index("ix_report_events_at", "at"))
 
 
 ROLES = ("resident", "crew", "manager", "admin")
@@ -330,6 +332,47 @@ class ApiKey(Base):
     __table_args__ = (
         CheckConstraint(_in("role", ROLES), name="role_known"),
         CheckConstraint("(role = 'crew') = (crew_id IS NOT NULL)", name="crew_key_has_crew"),
+    )
+
+
+class AddressStreet(Base):
+    """A street of the address points, normalized (see address_norm.py): its trigram-indexed name
+    is where typos are forgiven."""
+
+    __tablename__ = "address_streets"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    predir: Mapped[str] = mapped_column(String(4), server_default="")
+    name: Mapped[str] = mapped_column(Text)
+    suffix: Mapped[str] = mapped_column(String(8), server_default="")
+    postdir: Mapped[str] = mapped_column(String(4), server_default="")
+    addresses: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    __table_args__ = (
+        UniqueConstraint("predir", "name", "suffix", "postdir"),
+        Index("ix_address_streets_name_trgm", "name", postgresql_using="gist",
+              postgresql_ops={"name": "gist_trgm_ops"}),
+    )
+
+
+class AddressPoint(Base):
+    """One address point (a building or an entrance) as the address file gives it."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("address_streets.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    number_suffix: Mapped[str] = mapped_column(String(8), server_default="")
+    #: the address as the file wrote it, shown to people
+    label: Mapped[str] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    location: Mapped[WKBElement] = mapped_column(Geometry("POINT", 4326, spatial_index=False))
+
+    __table_args__ = (
+        Index("ix_addresses_street_id_number", "street_id", "number"),
+        Index("ix_addresses_location", "location", postgresql_using="gist"),
     )
 
 

@@ -36,6 +36,7 @@ _FEATURE = (
     "'status', r.status, 'priority', r.priority, 'jurisdiction', j.name, 'agency', r.agency, "
     f"'districts', {_DISTRICTS}, 'submission_count', r.submission_count, "
     "'near_boundary', r.near_boundary, 'description', r.description, 'address', r.address, "
+    "'matched_address', r.matched_address, "
     "'created_at', r.created_at, 'updated_at', r.updated_at{extra}))")
 
 _FROM = ("FROM reports r JOIN categories c ON c.id = r.category_id "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_DESCRIPTION = 4000
 
@@ -53,11 +53,18 @@ class ReportPropertiesIn(_Open):
 
 
 class ReportFeatureIn(_Open):
-    """A report as a GeoJSON Feature: where (a Point) and what (properties)."""
+    """A report as a GeoJSON Feature: where (a Point; or null with properties.address, which is then
+    looked up among the address points) and what (properties)."""
 
     type: Literal["Feature"]
-    geometry: PointIn
+    geometry: PointIn | None
     properties: ReportPropertiesIn
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ReportFeatureIn:
+        if self.geometry is None and not (self.properties.address or "").strip():
+            raise ValueError("give the place: a Point geometry, or geometry null and properties.address")
+        return self
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
         "type": "Feature",
@@ -84,6 +91,7 @@ class ReportProperties(BaseModel):
     near_boundary: bool
     description: str
     address: str | None
+    matched_address: str | None = Field(default=None, description="the address point an address-only report was placed at")
     created_at: datetime
     updated_at: datetime
     merged: bool | None = Field(default=None, description="true when this submission joined an existing report")

@@ -23,6 +23,17 @@ from geo311.settings import Settings
 from tests import support
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ADDRESS_SAMPLE = FIXTURES / "addresses" / "portland_addresses_sample_se_division_hawthorne.csv"
+
+
+def load_test_data(session: Session) -> None:
+    """The Portland demo, with the SE Division/Hawthorne address sample instead of the whole file."""
+    import tempfile
+
+    from geo311.address_loader import load_addresses
+
+    load_demo(session, say=lambda _line: None, addresses=False)
+    load_addresses(session, ADDRESS_SAMPLE, refused_path=Path(tempfile.gettempdir()) / "geo311-test-refused.csv")
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +58,7 @@ def database_url(admin_url: str) -> Iterator[str]:
         migrate.upgrade(url)
         engine = create_engine(url, poolclass=pool.NullPool)
         with Session(engine) as session:
-            load_demo(session, say=lambda _line: None)
+            load_test_data(session)
         engine.dispose()
         yield url
     finally:
@@ -97,7 +108,7 @@ def live_database_url(admin_url: str) -> Iterator[str]:
         migrate.upgrade(url)
         engine = create_engine(url, poolclass=pool.NullPool)
         with Session(engine) as session:
-            load_demo(session, say=lambda _line: None)
+            load_test_data(session)
         engine.dispose()
         yield url
     finally:

@@ -13,6 +13,7 @@ from geo311.api import (
     catalog,
     crew_pages,
     field,
+    geocode,
     login,
     managers,
     meta,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(catalog.router)
     app.include_router(reports.router)
     app.include_router(field.router)
+    app.include_router(geocode.router)
     app.include_router(managers.router)
     app.include_router(pages.router)
     app.include_router(login.router)

@@ -50,9 +50,10 @@ def _may_submit(principal, settings) -> None:
 def _to_submission(feature: ReportFeatureIn, channel: str, key: str | None) -> intake.NewSubmission:
     props = feature.properties
     reporter = props.reporter
-    lon, lat = feature.geometry.coordinates[0], feature.geometry.coordinates[1]
+    lon, lat = (float(feature.geometry.coordinates[0]), float(feature.geometry.coordinates[1])) \
+        if feature.geometry else (None, None)
     return intake.NewSubmission(
-        lon=float(lon), lat=float(lat), category=props.category, raw=feature.model_dump(mode="json"),
+        lon=lon, lat=lat, category=props.category, raw=feature.model_dump(mode="json"),
         description=props.description, address=props.address,
         reporter_name=reporter.name if reporter else None, reporter_email=reporter.email if reporter else None,
         reporter_phone=reporter.phone if reporter else None, attributes=props.attributes,
