@@ -49,8 +49,12 @@ SELECT r.id,
      'phone', s.reporter_phone, 'received_at', s.received_at) ORDER BY s.id)
      FROM submissions s WHERE s.report_id = r.id
        AND (s.reporter_name IS NOT NULL OR s.reporter_email IS NOT NULL OR s.reporter_phone IS NOT NULL)),
-     '[]'::json) AS contacts
-FROM reports r WHERE r.id = ANY(:ids)"""
+     '[]'::json) AS contacts,
+  near.label AS nearest_address, round(ST_Distance(near.location::geography, r.location::geography)::numeric, 1)
+     AS nearest_address_m
+FROM reports r LEFT JOIN LATERAL (
+  SELECT a.label, a.location FROM addresses a ORDER BY a.location <-> r.location LIMIT 1) near ON true
+WHERE r.id = ANY(:ids)"""
 
 
 def band_of(priority: int) -> str:
@@ -66,8 +70,9 @@ def _leg(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 def worklist(session: Session, crew: int | str, *, start: tuple[float, float] | None = None,
              limit: int = 200, categories: list[str] | None = None) -> dict[str, Any]:
-    """The ordered stops, each with sequence, band, leg_m, cumulative_m, age_days and the report's
-    public fields plus the reporters' contact data (work lists are for staff)."""
+    """The ordered stops, each with sequence, band, leg_m, cumulative_m, age_days, the nearest
+    address point and the report's public fields plus the reporters' contact data (work lists are
+    for staff)."""
     if not 1 <= limit <= MAX_STOPS:
         raise InvalidInput(f"limit must be between 1 and {MAX_STOPS}", code="bad_limit")
     info = get_crew(session, crew_id_of(session, crew))
@@ -93,7 +98,10 @@ def worklist(session: Session, crew: int | str, *, start: tuple[float, float] | 
             cumulative += leg
             stops.append({**r, "band": band, "sequence": len(stops) + 1, "leg_m": round(leg, 1),
                           "cumulative_m": round(cumulative, 1), "age_days": round(float(r["age_days"]), 2),
-                          "districts": details[r["id"]].districts, "contacts": details[r["id"]].contacts})
+                          "districts": details[r["id"]].districts, "contacts": details[r["id"]].contacts,
+                          "nearest_address": details[r["id"]].nearest_address,
+                          "nearest_address_m": float(details[r["id"]].nearest_address_m)
+                          if details[r["id"]].nearest_address_m is not None else None})
             here = point
     return {"crew": info, "start": list(start), "total_m": round(cumulative, 1), "stops": stops,
             "generated_at": datetime.now(UTC)}
@@ -110,7 +118,8 @@ def as_geojson(wl: dict[str, Any]) -> dict[str, Any]:
         "geometry": {"type": "Point", "coordinates": [round(s["lon"], 6), round(s["lat"], 6)]},
         "properties": {"sequence": s["sequence"], "band": s["band"], "leg_m": s["leg_m"],
                        "cumulative_m": s["cumulative_m"], "age_days": s["age_days"],
-                       **{k: s[k] for k in _PUBLIC}, "contacts": s["contacts"]},
+                       **{k: s[k] for k in _PUBLIC}, "contacts": s["contacts"],
+                       "nearest_address": s["nearest_address"], "nearest_address_m": s["nearest_address_m"]},
     } for s in wl["stops"]]
     return {"type": "FeatureCollection", "features": features,
             "crew": {"id": wl["crew"]["id"], "name": wl["crew"]["name"]}, "start": wl["start"],
@@ -132,7 +141,7 @@ def _is_number(value: str) -> bool:
 
 
 CSV_COLUMNS = ("sequence", "band", "report_id", "category", "priority", "status", "lon", "lat", "leg_m",
-               "cumulative_m", "age_days", "submission_count", "address", "description", "contacts")
+               "cumulative_m", "age_days", "submission_count", "address", "nearest_address", "description", "contacts")
 
 
 def as_csv(wl: dict[str, Any]) -> str:
@@ -145,7 +154,7 @@ def as_csv(wl: dict[str, Any]) -> str:
         writer.writerow([_cell(v) for v in (
             s["sequence"], s["band"], s["id"], s["category"], s["priority"], s["status"], f"{s['lon']:.6f}",
             f"{s['lat']:.6f}", s["leg_m"], s["cumulative_m"], s["age_days"], s["submission_count"],
-            s["address"], s["description"], contacts)])
+            s["address"], s["nearest_address"], s["description"], contacts)])
     return out.getvalue()
 
 
@@ -161,7 +170,7 @@ def as_gpx(wl: dict[str, Any]) -> bytes:
     def point(tag: str, parent: ET.Element, s: dict[str, Any]) -> None:
         el = ET.SubElement(parent, f"{{{ns}}}{tag}", lat=f"{s['lat']:.6f}", lon=f"{s['lon']:.6f}")
         ET.SubElement(el, f"{{{ns}}}name").text = f"{s['sequence']}. {s['category_name']} #{s['id']}"
-        desc = " / ".join(filter(None, (s["band"], s["address"], s["description"])))
+        desc = " / ".join(filter(None, (s["band"], s["address"] or s["nearest_address"], s["description"])))
         ET.SubElement(el, f"{{{ns}}}desc").text = desc
         ET.SubElement(el, f"{{{ns}}}type").text = s["category"]
 

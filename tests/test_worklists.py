@@ -136,3 +136,13 @@ def test_crew_validation(session):
 
 def test_band_of():
     assert [band_of(p) for p in (5, 4, 3, 2, 1)] == ["urgent", "high", "normal", "normal", "normal"]
+
+
+def test_each_stop_has_its_nearest_address(session):
+    make_world(session)
+    rid = add(session, (-122.6544224, 45.5050030), "campsite")  # at 1101 SE Division St (in the address sample)
+    session.execute(text("UPDATE crews SET categories = '{campsite}' WHERE name = 'Southeast'"))
+    stop = next(s for s in worklist(session, "Southeast")["stops"] if s["id"] == rid)
+    assert stop["nearest_address"] == "1101 Southeast Division Street" and stop["nearest_address_m"] < 5
+    row = next(r for r in csv.DictReader(io.StringIO(as_csv(worklist(session, "Southeast")))) if r["report_id"] == str(rid))
+    assert row["nearest_address"] == "1101 Southeast Division Street"

@@ -195,19 +195,24 @@ def to_submission(form: PostForm, *, actor: str, key_id: str | None) -> NewSubmi
     if code is None:
         raise InvalidInput("service_code is required: one of the codes of services.json", code="missing_param")
     lat, lon = form.get("lat"), form.get("long")
+    lat_f = lon_f = None
     if lat is None and lon is None:
-        if form.get("address_string") or form.get("address_id"):
-            raise InvalidInput("lat and long are required: this server does not yet locate an address_string "
-                               "or address_id; send the point as lat and long (WGS84)", code="missing_param")
-        raise InvalidInput("lat and long are required: the location in WGS84 degrees", code="missing_param")
-    if lat is None or lon is None:
+        if form.get("address_id") and not form.get("address_string"):
+            raise InvalidInput("address_id is not used here: send lat and long, or an address_string",
+                               code="missing_param")
+        if not form.get("address_string"):
+            raise InvalidInput("lat and long are required (WGS84 degrees), or an address_string to look up",
+                               code="missing_param")
+        # intake geocodes the address_string: used when one address is clearly meant, else a 400
+    elif lat is None or lon is None:
         raise InvalidInput(f"{'lat' if lat is None else 'long'} is required too: the location takes both "
                            "lat and long", code="missing_param")
-    try:
-        lat_f, lon_f = float(lat), float(lon)
-    except ValueError:
-        raise InvalidInput(f"lat and long must be numbers (WGS84 degrees), got {lat!r} and {lon!r}",
-                           code="bad_coordinates") from None
+    else:
+        try:
+            lat_f, lon_f = float(lat), float(lon)
+        except ValueError:
+            raise InvalidInput(f"lat and long must be numbers (WGS84 degrees), got {lat!r} and {lon!r}",
+                               code="bad_coordinates") from None
     name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p) or None
     raw = {**form.raw, "api_key_id": key_id}
     return NewSubmission(

@@ -67,7 +67,7 @@ def test_form_attributes_single_and_multiple_and_raw_without_the_key():
 @pytest.mark.parametrize("fields, message", [
     ({"lat": "45.5", "long": "-122.6"}, "service_code is required"),
     ({"service_code": "pothole"}, "lat and long are required"),
-    ({"service_code": "pothole", "address_string": "1221 SW 4th Ave"}, "does not yet locate an address_string"),
+    ({"service_code": "pothole", "address_id": "12"}, "address_id is not used here"),
     ({"service_code": "pothole", "lat": "45.5"}, "long is required too"),
     ({"service_code": "pothole", "lat": "north", "long": "-122.6"}, "must be numbers"),
     ({"service_code": "pothole", "lat": "45.5", "long": "-122.6", "description": "x" * 4001}, "description"),

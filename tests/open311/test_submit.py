@@ -97,7 +97,7 @@ def test_any_role_key_may_submit_and_missing_or_bad_keys_are_403(client, session
 @pytest.mark.parametrize("fields, status, message", [
     ({"service_code": ""}, 400, "service_code is required"),
     ({"lat": "", "long": ""}, 400, "lat and long are required"),
-    ({"lat": "", "long": "", "address_string": "1221 SW 4th Ave"}, 400, "lat and long are required"),
+    ({"lat": "", "long": "", "address_string": "12 Nowhere Lane"}, 400, "no address like '12 Nowhere Lane'"),
     ({"long": ""}, 400, "long is required too"),
     ({"service_code": "bigfoot"}, 404, "service_code 'bigfoot' is not offered"),
     ({"jurisdiction_id": "seattle.gov"}, 404, "jurisdiction_id 'seattle.gov' is not served here"),
@@ -111,10 +111,26 @@ def test_bad_posts_are_open311_errors_and_store_nothing(client, session, residen
     assert session.execute(text("SELECT count(*) FROM submissions")).scalar() == 0
 
 
-def test_address_alone_is_refused_with_a_clear_message(client, resident_key):
-    data = {"api_key": resident_key, "service_code": "pothole", "address_string": "1221 SW 4th Ave"}
+def test_address_alone_is_geocoded_when_one_address_is_clearly_meant(client, session, resident_key):
+    data = {"api_key": resident_key, "service_code": "pothole", "address_string": "1101 se division st"}
+    r = client.post(f"{BASE}/requests.json", data=data)
+    assert r.status_code == 200, r.text
+    rid = r.json()[0]["service_request_id"]
+    lon, lat, matched = session.execute(text(
+        "SELECT ST_X(location), ST_Y(location), matched_address FROM reports WHERE id = :id"), {"id": int(rid)}).one()
+    assert matched == "1101 Southeast Division Street" and (round(lon, 4), round(lat, 4)) == (-122.6544, 45.505)
+
+
+def test_an_ambiguous_address_alone_is_a_400_listing_the_candidates(client, session, resident_key):
+    session.execute(text(
+        "INSERT INTO address_streets (predir, name, suffix, postdir, addresses) VALUES ('NE', 'DIVISION', 'ST', '', 1)"))
+    session.execute(text(
+        "INSERT INTO addresses (street_id, number, label, location) SELECT id, 1101, '1101 Northeast Division Street', "
+        "ST_SetSRID(ST_MakePoint(-122.6, 45.53), 4326) FROM address_streets WHERE predir = 'NE'"))
+    data = {"api_key": resident_key, "service_code": "pothole", "address_string": "1101 Division St"}
     (message,) = error_both(client, "POST", "requests", 400, data=data)
-    assert message.startswith("lat and long are required") and "address_string" in message
+    assert "could be several places" in message and "1101 Northeast Division Street" in message
+    assert session.execute(text("SELECT count(*) FROM submissions")).scalar() == 0
 
 
 def test_a_body_that_is_not_a_form_is_400(client, resident_key):
