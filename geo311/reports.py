@@ -70,7 +70,7 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 def parse_list(value: str | None, allowed: tuple[str, ...] | None, what: str) -> list[str] | None:
     if not value:
         return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
+    items = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))  # each once, in order
     if allowed is not None:
         bad = [v for v in items if v not in allowed]
         if bad:

@@ -15,6 +15,7 @@ from geo311.api import (
     field,
     geocode,
     login,
+    manager_pages,
     managers,
     meta,
     pages,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(pages.router)
     app.include_router(login.router)
     app.include_router(crew_pages.router)
+    app.include_router(manager_pages.router)
     open311_router.install(app)  # the /open311/v2/ routes and their error format
     app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=MAPS_DIR), name="maps")
     return app

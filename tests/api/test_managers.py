@@ -128,3 +128,10 @@ def test_roles(client, session, who, status):
     world = make_world(session)
     for url in ("/api/v1/heatmap", "/api/v1/stats/districts", "/api/v1/stats/timeseries"):
         assert client.get(url, headers=world.headers(who)).status_code == status, url
+
+
+def test_a_repeated_status_counts_once(client, data):
+    world, _ids = data
+    once = client.get(f"/api/v1/heatmap?bbox={CITY}&status=resolved", headers=headers(world)).json()
+    twice = client.get(f"/api/v1/heatmap?bbox={CITY}&status=resolved,resolved", headers=headers(world)).json()
+    assert total(once) == total(twice) == (1, 2)
