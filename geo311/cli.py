@@ -130,7 +130,7 @@ def db_status(ctx: typer.Context) -> None:
 
 @db_app.command("upgrade")
 @_guard
-def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
+def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("heads")) -> None:
     """Migrate the database schema (to head by default). Starts the embedded database if needed."""
     from geo311 import migrate
     from geo311.db import database_url

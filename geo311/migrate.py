@@ -32,7 +32,8 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Migrate to `revision`; "heads" takes every branch (parallel work merges into one head later)."""
     command.upgrade(alembic_config(url), revision)
 
 
@@ -41,12 +42,14 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 
 def current(url: str) -> str | None:
+    """The revision the database is at (the branches joined with '+' when several)."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine, pool
 
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
-        rev = MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    rev = "+".join(sorted(heads)) if heads else None
     engine.dispose()
     return rev
 
@@ -54,5 +57,5 @@ def current(url: str) -> str | None:
 def head() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    return "+".join(sorted(ScriptDirectory.from_config(alembic_config("")).get_heads()))
 
