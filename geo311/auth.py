@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from geo311.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo311.models import ROLES
 
-STAFF = ("crew", "manager", "admin")
+STAFF = ("agent", "crew", "manager", "admin")  # they see residents' contact data
 KEY_PREFIX = "g311"
 
 
@@ -33,6 +33,7 @@ class Principal:
     key_id: str | None = None
     crew_id: int | None = None
     crew_name: str | None = None
+    key_label: str = ""
 
     @property
     def is_staff(self) -> bool:
@@ -44,7 +45,9 @@ class Principal:
         """How the caller appears in a report's history (never a resident's identity)."""
         if self.role == "crew":
             return f"crew:{self.crew_name}"
-        return f"{self.role}:{self.key_id}" if self.key_id else self.role
+        if not self.key_id:
+            return self.role
+        return f"{self.role}:{self.key_label} ({self.key_id})" if self.key_label else f"{self.role}:{self.key_id}"
 
     def require(self, *roles: str) -> None:
         """401 without a key, 403 with a key of another role."""
@@ -127,7 +130,7 @@ def authenticate(session: Session, token: str | None) -> Principal | None:
     row = None
     if split:
         row = session.execute(text(
-            "SELECT k.id, k.key_id, k.secret_hash, k.role, k.crew_id, c.name AS crew_name, k.revoked_at "
+            "SELECT k.id, k.key_id, k.secret_hash, k.role, k.crew_id, c.name AS crew_name, k.revoked_at, k.label "
             "FROM api_keys k LEFT JOIN crews c ON c.id = k.crew_id WHERE k.key_id = :k"), {"k": split[0]}).first()
     # compare even when nothing was found, so timing does not tell a known key id from an unknown one
     expected = row.secret_hash if row else _hash("no such key")
@@ -138,16 +141,16 @@ def authenticate(session: Session, token: str | None) -> Principal | None:
         "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
         "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"), {"id": row.id})
     session.commit()
-    return Principal(row.role, row.key_id, row.crew_id, row.crew_name)
+    return Principal(row.role, row.key_id, row.crew_id, row.crew_name, row.label)
 
 
 def principal_for_key_id(session: Session, key_id: str) -> Principal | None:
     """The principal behind a session cookie: the key must still exist and not be revoked."""
     row = session.execute(text(
-        "SELECT k.key_id, k.role, k.crew_id, c.name AS crew_name FROM api_keys k "
+        "SELECT k.key_id, k.role, k.crew_id, c.name AS crew_name, k.label FROM api_keys k "
         "LEFT JOIN crews c ON c.id = k.crew_id WHERE k.key_id = :k AND k.revoked_at IS NULL"),
         {"k": key_id}).first()
-    return Principal(row.role, row.key_id, row.crew_id, row.crew_name) if row else None
+    return Principal(row.role, row.key_id, row.crew_id, row.crew_name, row.label) if row else None
 
 
 # ----- signed session tokens for the staff pages -----------------------------------------------

@@ -12,7 +12,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import text
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from geo311 import geocoding, matching
 from geo311.categories import check_attributes
+from geo311.contacts import normalize_email, normalize_phone
 from geo311.dedup import MERGE_PRIORITY_SQL, cell_lock_keys, idempotency_lock_key
 from geo311.errors import Conflict, InvalidInput, NotFound
 from geo311.models import CHANNELS
@@ -45,10 +46,15 @@ class NewSubmission:
     idempotency_key: str | None = None
     actor: str = "resident"
     at: datetime | None = None  # None: now (imports and the demo seeder pass historic times)
+    submitted_by: str | None = None  # the agent who entered it for a caller
+    photos: tuple[str, ...] = ()  # SHA-256 of each attached photo (photos.py stores them)
 
     def payload_hash(self) -> str:
         """What makes two submissions 'the same body' for an Idempotency-Key: everything sent."""
-        fields = {k: v for k, v in self.__dict__.items() if k not in ("idempotency_key", "at", "actor")}
+        fields = {k: v for k, v in self.__dict__.items()
+                  if k not in ("idempotency_key", "at", "actor", "submitted_by")}
+        if not self.photos:  # a submission without photos hashes as it did before photos existed
+            del fields["photos"]
         return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -58,6 +64,19 @@ class SubmitResult:
     created: bool  # True: a new report (HTTP 201); False: joined an existing one (HTTP 200)
     distance_m: float  # from the submitted point to the report (0 when it created it)
     replayed: bool = False  # the same Idempotency-Key and body as an earlier submission
+    submission_id: int | None = None  # the stored submission (None when replayed)
+
+
+class Attachments(Protocol):
+    """What comes with a submission besides its fields (photos.PhotoAttachments), stored in its
+    transaction: lock_keys() join the submission's advisory locks; store_for() runs after the
+    submission row exists; discard() undoes what store_for() did outside the database, on refusal."""
+
+    def lock_keys(self) -> list[int]: ...
+
+    def store_for(self, session: Session, submission_id: int) -> None: ...
+
+    def discard(self) -> None: ...
 
 
 # the locks come in a statement of their own: a statement's snapshot is taken when it starts, so
@@ -120,10 +139,10 @@ report AS (SELECT id, true AS created FROM new_report UNION ALL SELECT id, false
 sub AS (
     INSERT INTO submissions (report_id, received_at, channel, idempotency_key, payload_hash, reply_status,
                              location, distance_m, description, address, reporter_name, reporter_email,
-                             reporter_phone, attributes, raw)
+                             reporter_phone, reporter_phone_norm, reporter_email_norm, submitted_by, attributes, raw)
     SELECT report.id, at.t, :channel, :key, :hash, CASE WHEN report.created THEN 201 ELSE 200 END,
            pt.g, coalesce((SELECT distance_m FROM target), 0), :description, :address, :name, :email,
-           :phone, CAST(:attributes AS jsonb), CAST(:raw AS jsonb)
+           :phone, :phone_norm, :email_norm, :submitted_by, CAST(:attributes AS jsonb), CAST(:raw AS jsonb)
     FROM report, pt, at
     RETURNING id, report_id
 ),
@@ -140,7 +159,8 @@ event AS (
     FROM sub, report, at
 )
 SELECT (SELECT id FROM report) AS report_id, (SELECT created FROM report) AS created,
-       (SELECT distance_m FROM target) AS distance_m, EXISTS (SELECT 1 FROM route) AS routed
+       (SELECT distance_m FROM target) AS distance_m, EXISTS (SELECT 1 FROM route) AS routed,
+       (SELECT id FROM sub) AS submission_id
 """
 _SUBMIT_NEAREST = text(_SUBMIT.format(target=_TARGET_NEAREST, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
 _SUBMIT_CHOSEN = text(_SUBMIT.format(target=_TARGET_CHOSEN, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
@@ -210,13 +230,14 @@ def locate(session: Session, sub: NewSubmission) -> tuple[NewSubmission, str | N
 
 
 def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 15.0,
-           join_report_id: int | None = None) -> SubmitResult:
+           join_report_id: int | None = None, attachments: Attachments | None = None) -> SubmitResult:
     """Store one submission: a new report, or joined to the nearest open duplicate (or to
     `join_report_id` when the resident picked the report). One transaction; nothing on refusal.
     Without a point, the address is geocoded (see locate())."""
     if sub.channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {sub.channel!r}")
     try:
+        phone_norm, email_norm = normalize_phone(sub.reporter_phone), normalize_email(sub.reporter_email)
         sub, matched = locate(session, sub)
         check_point(session, sub.lon, sub.lat)
         category = active_category(session, sub.category)
@@ -226,6 +247,8 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
         keys = cell_lock_keys(category.id, sub.lon, sub.lat, category.dedup_radius_m)
         if sub.idempotency_key:
             keys = [idempotency_lock_key(sub.idempotency_key), *keys]
+        if attachments is not None:  # last and sorted: every transaction locks in the same order
+            keys = [*keys, *sorted(attachments.lock_keys())]
         payload_hash = sub.payload_hash()
         session.execute(_LOCKS, {"keys": keys})
         prior = session.execute(_PRIOR, {"key": sub.idempotency_key}).first() if sub.idempotency_key else None
@@ -245,6 +268,7 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             "matched_address": matched,
             "channel": sub.channel, "key": sub.idempotency_key, "hash": payload_hash,
             "name": sub.reporter_name, "email": sub.reporter_email, "phone": sub.reporter_phone,
+            "phone_norm": phone_norm, "email_norm": email_norm, "submitted_by": sub.submitted_by,
             "attributes": orjson.dumps(answers).decode(), "raw": orjson.dumps(sub.raw).decode(),
             "actor": sub.actor,
         }).one()
@@ -252,11 +276,15 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             if join_report_id is not None:
                 _refuse_join(session, join_report_id, category)
             _refuse_outside(session, sub.lon, sub.lat, category)
+        if attachments is not None:
+            attachments.store_for(session, row.submission_id)
         session.commit()
     except BaseException:
+        if attachments is not None:
+            attachments.discard()  # before the rollback: still under the locks
         session.rollback()
         raise
-    return SubmitResult(row.report_id, row.created, row.distance_m or 0.0)
+    return SubmitResult(row.report_id, row.created, row.distance_m or 0.0, submission_id=row.submission_id)
 
 
 def _refuse_join(session: Session, report_id: int, category) -> None:

@@ -256,11 +256,20 @@ class Submission(Base):
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_email: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(Text)
+    #: the contact as lookups compare it: phone digits (US numbers without the leading 1), email lower case
+    reporter_phone_norm: Mapped[str | None] = mapped_column(String(20))
+    reporter_email_norm: Mapped[str | None] = mapped_column(String(320))
+    #: the staff member (agent) who entered it for a caller, as `agent:<key id>`; null for residents
+    submitted_by: Mapped[str | None] = mapped_column(String(200))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     #: the whole body as it came, for the record
     raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
-    __table_args__ = (CheckConstraint(_in("channel", CHANNELS), name="channel_known"),)
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
+        Index("ix_submissions_reporter_phone_norm", "reporter_phone_norm"),
+        Index("ix_submissions_reporter_email_norm", "reporter_email_norm"),
+    )
 
 
 class ReportEvent(Base):
@@ -278,11 +287,13 @@ class ReportEvent(Base):
     note: Mapped[str] = mapped_column(Text, server_default="")
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id", ondelete="SET NULL"))
     crew_id: Mapped[int | None] = mapped_column(ForeignKey("crews.id", ondelete="SET NULL"))
+    #: an internal note (staff only); everything else in the history is public
+    internal: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
     __table_args__ = (Index("ix_report_events_report_id_at", "report_id", "at"), Index("ix_report_events_at", "at"))
 
 
-ROLES = ("resident", "crew", "manager", "admin")
+ROLES = ("resident", "agent", "crew", "manager", "admin")
 
 
 class Crew(Base):

@@ -214,20 +214,21 @@ def nearby_reports(session: Session, lon: float, lat: float, category: str,
 
 
 def report_events(session: Session, report_id: int, *, staff: bool = False) -> list[dict[str, Any]]:
-    """A report's history. The public sees what happened and when; staff also see who acted, the
-    crew, and the contact data of each submission."""
+    """A report's history. The public sees what happened and when (internal notes left out); staff
+    also see internal notes, who acted, the crew, and the contact data of each submission."""
     if not session.execute(text("SELECT EXISTS (SELECT 1 FROM reports WHERE id = :id)"), {"id": report_id}).scalar():
         raise NotFound(f"report {report_id} does not exist")
     if not staff:
         rows = session.execute(text(
             "SELECT at, kind, from_status, to_status, note FROM report_events "
-            "WHERE report_id = :id ORDER BY at, id"), {"id": report_id}).mappings().all()
+            "WHERE report_id = :id AND NOT internal ORDER BY at, id"), {"id": report_id}).mappings().all()
         return [dict(r) for r in rows]
     rows = session.execute(text(
-        "SELECT e.at, e.kind, e.from_status, e.to_status, e.note, e.actor, cr.name AS crew, "
+        "SELECT e.at, e.kind, e.from_status, e.to_status, e.note, e.internal, e.actor, cr.name AS crew, "
         "  CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object('id', s.id, 'channel', s.channel, "
         "    'name', s.reporter_name, 'email', s.reporter_email, 'phone', s.reporter_phone, "
-        "    'description', s.description, 'address', s.address, 'attributes', s.attributes) END AS submission "
+        "    'description', s.description, 'address', s.address, 'attributes', s.attributes, "
+        "    'submitted_by', s.submitted_by) END AS submission "
         "FROM report_events e LEFT JOIN submissions s ON s.id = e.submission_id "
         "LEFT JOIN crews cr ON cr.id = e.crew_id WHERE e.report_id = :id ORDER BY e.at, e.id"),
         {"id": report_id}).mappings().all()

@@ -8,12 +8,13 @@ dashboards and trends read these, never the raw reports.
 - heat_cells_daily: the same per creation day (UTC), at the two coarser resolutions;
 - stats_daily: per category and day (UTC): reports created, reports resolved that day;
 - district_stats_daily: per district, category and day: created that day, of those still open,
-  and resolved that day (by closing date).
+  and resolved that day (by closing date);
+- contacts_daily: submissions per channel and day (a trigger on submissions, migration 0005a).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Index, Integer, SmallInteger, Table, text
+from sqlalchemy import Column, Date, Index, Integer, SmallInteger, String, Table, text
 
 from geo311.db import Base
 from geo311.models import STATUSES
@@ -56,4 +57,11 @@ district_stats_daily = Table(
     Column("open_now", Integer, nullable=False), Column("resolved", Integer, nullable=False),
     Index("ix_district_stats_daily_district_id_day", "district_id", "day"),
     Index("ix_district_stats_daily_open", "district_id", "day", postgresql_where=text("open_now > 0")),
+)
+
+#: submissions per channel and day (UTC): the contact volume of the 311 program
+contacts_daily = Table(
+    "contacts_daily", Base.metadata,
+    Column("day", Date, primary_key=True), Column("channel", String(20), primary_key=True),
+    Column("submissions", Integer, nullable=False),
 )

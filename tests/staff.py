@@ -33,6 +33,7 @@ def make_world(session) -> World:
                             categories=["campsite", "graffiti"], yard=SE_YARD)
     keys = {
         "resident": create_key(session, "resident")[1],
+        "agent": create_key(session, "agent", label="Maria at the counter")[1],
         "crew_own": create_key(session, "crew", crew="North Portland")[1],
         "crew_other": create_key(session, "crew", crew="Southeast")[1],
         "manager": create_key(session, "manager")[1],

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from geo311 import __version__
 from geo311.api import (
+    agents,
     catalog,
     crew_pages,
     field,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(catalog.router)
     app.include_router(reports.router)
     app.include_router(field.router)
+    app.include_router(agents.router)
     app.include_router(geocode.router)
     app.include_router(managers.router)
     app.include_router(pages.router)

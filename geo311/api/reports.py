@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from geo311 import intake
 from geo311.api.deps import PrincipalDep, SessionDep, SettingsDep, get_principal
 from geo311.api.responses import GeoJSONResponse
+from geo311.contacts import AGENT_CHANNELS
+from geo311.errors import InvalidInput
 from geo311.reports import (
     ReportFilter,
     district_ids,
@@ -38,26 +40,37 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _FEATURE_REPLY = {"model": ReportFeature, "content": {"application/geo+json": {}}}
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
                                               description="retries with the same key and body store nothing new")]
-Channel = Annotated[Literal["web", "api"], Header(alias="X-Geo311-Channel",
-                                                  description="web for the resident map page, api otherwise")]
+Channel = Annotated[Literal["web", "api", "phone", "email", "walk_in"], Header(
+    alias="X-Geo311-Channel",
+    description="web for the resident map page, api otherwise; agents entering a caller's report: "
+                "phone, email or walk_in")]
 
 
-def _may_submit(principal, settings) -> None:
+def _may_submit(principal, settings, channel: str) -> None:
+    """Anonymous submission unless switched off; agents (and dispatchers) say how the caller came."""
     if principal.role == "anonymous" and not settings.allow_anonymous_submissions:
-        principal.require("resident", "crew", "manager", "admin")
+        principal.require("resident", "agent", "crew", "manager", "admin")
+    if channel in AGENT_CHANNELS:
+        principal.require("agent", "manager", "admin")
+    elif principal.role == "agent":
+        raise InvalidInput(f"an agent records how the caller reached 311: X-Geo311-Channel "
+                           f"{', '.join(AGENT_CHANNELS)} (not {channel})", code="bad_channel")
 
 
-def _to_submission(feature: ReportFeatureIn, channel: str, key: str | None) -> intake.NewSubmission:
+def _to_submission(feature: ReportFeatureIn, channel: str, key: str | None, principal) -> intake.NewSubmission:
     props = feature.properties
     reporter = props.reporter
     lon, lat = (float(feature.geometry.coordinates[0]), float(feature.geometry.coordinates[1])) \
         if feature.geometry else (None, None)
+    for_caller = channel in AGENT_CHANNELS
     return intake.NewSubmission(
         lon=lon, lat=lat, category=props.category, raw=feature.model_dump(mode="json"),
         description=props.description, address=props.address,
         reporter_name=reporter.name if reporter else None, reporter_email=reporter.email if reporter else None,
         reporter_phone=reporter.phone if reporter else None, attributes=props.attributes,
         channel=channel, idempotency_key=key,
+        actor=principal.label if for_caller else "resident",
+        submitted_by=principal.label if for_caller else None,
     )
 
 
@@ -79,8 +92,8 @@ def _reply(session: Session, result: intake.SubmitResult) -> GeoJSONResponse:
              status_code=201, response_class=GeoJSONResponse)
 def create_report(feature: ReportFeatureIn, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                   idempotency_key: IdempotencyKey = None, channel: Channel = "api") -> GeoJSONResponse:
-    _may_submit(principal, settings)
-    result = intake.submit(session, _to_submission(feature, channel, idempotency_key),
+    _may_submit(principal, settings, channel)
+    result = intake.submit(session, _to_submission(feature, channel, idempotency_key, principal),
                            boundary_margin_m=settings.boundary_margin_m)
     return _reply(session, result)
 
@@ -91,8 +104,8 @@ def create_report(feature: ReportFeatureIn, session: SessionDep, settings: Setti
 def join_report(report_id: Annotated[int, Path(ge=1)], feature: ReportFeatureIn, session: SessionDep,
                 settings: SettingsDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None,
                 channel: Channel = "api") -> GeoJSONResponse:
-    _may_submit(principal, settings)
-    result = intake.submit(session, _to_submission(feature, channel, idempotency_key),
+    _may_submit(principal, settings, channel)
+    result = intake.submit(session, _to_submission(feature, channel, idempotency_key, principal),
                            boundary_margin_m=settings.boundary_margin_m, join_report_id=report_id)
     return _reply(session, result)
 

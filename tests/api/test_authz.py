@@ -9,12 +9,13 @@ import pytest
 
 from tests.staff import HOSFORD, make_world
 
-WHO = ("anonymous", "resident", "crew_own", "crew_other", "manager", "admin", "revoked")
+WHO = ("anonymous", "resident", "agent", "crew_own", "crew_other", "manager", "admin", "revoked")
 PUBLIC = dict.fromkeys(WHO, 200) | {"revoked": 401}  # a bad key is a 401 everywhere in the API
-STAFF_READ = {"anonymous": 401, "resident": 403, "crew_own": 200, "crew_other": 200, "manager": 200,
-              "admin": 200, "revoked": 401}
+STAFF_READ = {"anonymous": 401, "resident": 403, "agent": 403, "crew_own": 200, "crew_other": 200,
+              "manager": 200, "admin": 200, "revoked": 401}
 OWN_CREW = STAFF_READ | {"crew_other": 403}
 MANAGERS = STAFF_READ | {"crew_own": 403, "crew_other": 403}
+ALL_STAFF = STAFF_READ | {"agent": 200}  # personal data: agents, crews, managers, admins
 
 FEATURE = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(HOSFORD)},
            "properties": {"category": "graffiti"}}
@@ -27,9 +28,10 @@ MATRIX = [
     ("GET", "/api/v1/layers", None, PUBLIC),
     ("GET", "/api/v1/districts?layer=coalition", None, PUBLIC),
     ("GET", "/api/v1/service-area", None, PUBLIC),
-    ("POST", "/api/v1/reports", FEATURE, dict.fromkeys(WHO, 201) | {"revoked": 401}),
+    # an agent must say how the caller came (X-Geo311-Channel phone, email or walk_in): 422 without
+    ("POST", "/api/v1/reports", FEATURE, dict.fromkeys(WHO, 201) | {"revoked": 401, "agent": 422}),
     ("POST", "/api/v1/reports/{north}/submissions",
-     FEATURE | {"properties": {"category": "campsite"}}, dict.fromkeys(WHO, 200) | {"revoked": 401}),
+     FEATURE | {"properties": {"category": "campsite"}}, dict.fromkeys(WHO, 200) | {"revoked": 401, "agent": 422}),
     ("GET", "/api/v1/reports", None, PUBLIC),
     ("GET", "/api/v1/reports/points", None, PUBLIC),
     ("GET", f"/api/v1/reports/nearby?lon={HOSFORD[0]}&lat={HOSFORD[1]}&category=campsite", None, PUBLIC),
@@ -42,7 +44,11 @@ MATRIX = [
     ("GET", "/api/v1/crews/North Portland/worklist", None, OWN_CREW),
     ("GET", "/api/v1/crews/North Portland/worklist?format=csv", None, OWN_CREW),
     ("GET", "/api/v1/crews/North Portland/worklist?format=gpx", None, OWN_CREW),
-    ("POST", "/api/v1/reports/{north}/events", {"action": "start"}, OWN_CREW),
+    ("POST", "/api/v1/reports/{north}/events", {"action": "start"}, OWN_CREW),  # agents: no work status
+    ("GET", "/api/v1/callers?phone=503-555-0111", None, ALL_STAFF),
+    ("POST", "/api/v1/reports/{north}/notes", {"note": "called back", "internal": True},
+     ALL_STAFF | {k: 201 for k in ("agent", "crew_own", "crew_other", "manager", "admin")}),
+    ("GET", "/api/v1/stats/contacts", None, MANAGERS),
     ("GET", "/", None, dict.fromkeys(WHO, 200)),  # public pages ignore keys
     ("GET", "/reports/{north}", None, dict.fromkeys(WHO, 200)),
 ]
@@ -67,7 +73,7 @@ def test_personal_data_reaches_staff_only(client, session, who):
     if who == "revoked":
         assert r.status_code == 401
         return
-    staff = who in ("crew_own", "crew_other", "manager", "admin")
+    staff = who in ("agent", "crew_own", "crew_other", "manager", "admin")
     for secret in ("Pat Private", "pat@example.org", "503-555-0111"):
         assert (secret in r.text) == staff, (who, secret)
     for url in (f"/api/v1/reports/{world.north_report}", "/api/v1/reports", "/api/v1/reports/points",
