@@ -420,7 +420,7 @@
     if (!(pendingKey && pendingBody === text)) { pendingKey = newKey(); pendingBody = text; }
     setBusy(true);
     setStatus(waiting);
-    api("POST", path, body, { "Idempotency-Key": pendingKey }).then(function (res) {
+    api("POST", path, body, { "Idempotency-Key": pendingKey, "X-Geo311-Channel": "web" }).then(function (res) {
       setBusy(false);
       setStatus("");
       if (!res.network) { pendingKey = null; pendingBody = null; }
