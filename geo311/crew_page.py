@@ -4,7 +4,9 @@ A pure builder like pages.py (no database, no HTTP). The server-built part is th
 signed in, the crew (name, yard, areas, categories), the download links, the sign-out form, and
 for managers a crew picker. The stops themselves are loaded by maps/crew.js from the work-list
 API (GET /api/v1/crews/{id}/worklist) when the page opens and after every status change, so the
-page never shows a list older than its last action.
+page never shows a list older than its last action. Each stop shows its photos' thumbnails (from
+/photos/, within the page's img-src 'self'), linked to the public copies and to the originals
+(staff only, with their EXIF data).
 
 All text from data is escaped by Jinja's autoescape here, and by textContent in crew.js; the
 CSRF token is in <meta name="csrf-token"> for crew.js to send as X-CSRF-Token on its POSTs.

@@ -107,8 +107,9 @@ def add_body(m: folium.Map, name: str, html: str) -> None:
 
 
 def finish(m: folium.Map, static_prefix: str, *, css: Sequence[str] = (), js: Sequence[str] = (),
-           body_class: str = "") -> str:
-    """Render the page: our CSS/JS after Leaflet's, local assets only, an accessible <head>."""
+           body_class: str = "", also_from: Sequence[str] = ()) -> str:
+    """Render the page: our CSS/JS after Leaflet's, local assets only (and this server's paths in
+    `also_from`, such as /photos/), an accessible <head>."""
     figure = m.get_root()
     localize_all(figure, static_prefix)
     html = figure.render()
@@ -121,7 +122,7 @@ def finish(m: folium.Map, static_prefix: str, *, css: Sequence[str] = (), js: Se
     if body_class:
         html = html.replace("<body>", f'<body class="{escape_text(body_class)}">', 1)
     html = _FOLIUM_VIEWPORT.sub(VIEWPORT, html, count=1)
-    foreign = [u for u in loaded_urls(html) if not u.startswith(static_prefix)]
+    foreign = [u for u in loaded_urls(html) if not u.startswith((static_prefix, *also_from))]
     if foreign:
         raise ValueError(f"page loads resources from outside {static_prefix}: {foreign}")
     return html
@@ -169,7 +170,7 @@ def content_security_policy(html: str, tile_url: str) -> str:
     return ("default-src 'self'; "
             f"script-src {scripts}; "
             "style-src 'self' 'unsafe-inline'; "
-            f"img-src 'self' data: {tile_source(tile_url)}; "
+            f"img-src 'self' data: {tile_source(tile_url)} blob:; "  # blob: previews of photos to send
             "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
             "frame-ancestors 'self'; form-action 'self'")
 

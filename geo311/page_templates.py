@@ -95,6 +95,14 @@ REPORT_BODY = """\
   <h2>Description</h2>
   <p class="g311-description">{{ p.description }}</p>
   {% endif %}
+  {% if photos %}
+  <h2>Photos</h2>
+  <ul class="g311-photos" id="g311-photos" style="list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start">
+    {% for ph in photos %}
+    <li><a href="{{ ph.url }}"><img src="{{ ph.thumbnail_url }}" alt="Photo {{ loop.index }} of report {{ p.id }}"{% if ph.width and ph.height %} width="{{ ph.width }}" height="{{ ph.height }}"{% endif %} loading="lazy" style="max-width: 160px; height: auto"></a></li>
+    {% endfor %}
+  </ul>
+  {% endif %}
   <h2>History</h2>
   {% if history %}
   <table class="g311-history">

@@ -143,6 +143,17 @@ def _words(code: Any) -> str:
     return str(code or "").replace("_", " ")
 
 
+def public_photos(photos: Any) -> list[dict[str, Any]]:
+    """A report's photos as the page shows them: only our own public URLs (/photos/...), with sizes."""
+    out = []
+    for ph in photos or ():
+        url, thumb = str(ph.get("url") or ""), str(ph.get("thumbnail_url") or "")
+        if url.startswith("/photos/") and thumb.startswith("/photos/"):
+            out.append({"url": url, "thumbnail_url": thumb, "width": ph.get("thumbnail_width"),
+                        "height": ph.get("thumbnail_height")})
+    return out
+
+
 def report_page(
     feature: Mapping[str, Any],
     events: Sequence[Mapping[str, Any]],
@@ -174,8 +185,8 @@ def report_page(
     add_body(m, "geo311_report", _template("REPORT_BODY").render(
         p=p, category=category, status=_words(p.get("status")), districts=districts,
         created=_when(p.get("created_at")), updated=_when(p.get("updated_at")), history=history,
-        location=location))
-    return finish(m, static_prefix, css=["geo311.css"], body_class="g311-report-page")
+        location=location, photos=public_photos(p.get("photos"))))
+    return finish(m, static_prefix, css=["geo311.css"], body_class="g311-report-page", also_from=["/photos/"])
 
 
 def message_page(title: str, message: str, *, static_prefix: str = STATIC_PREFIX) -> str:

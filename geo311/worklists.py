@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo311.crews import IN_CREW_AREA_SQL, crew_id_of, get_crew
 from geo311.errors import InvalidInput
+from geo311.photos import photos_sql
 from geo311.route_order import order_stops
 
 BANDS = (("urgent", 5, 5), ("high", 4, 4), ("normal", 1, 3))
@@ -40,7 +41,7 @@ ORDER BY r.priority DESC, r.created_at, r.id
 LIMIT :limit"""
 
 _DETAILS = """
-SELECT r.id,
+SELECT r.id, {photos} AS photos,
   coalesce((SELECT json_object_agg(x.key, x.names) FROM (
      SELECT l.key, json_agg(d.name ORDER BY d.name) AS names FROM report_districts rd
      JOIN districts d ON d.id = rd.district_id JOIN district_layers l ON l.id = d.layer_id
@@ -54,7 +55,7 @@ SELECT r.id,
      AS nearest_address_m
 FROM reports r LEFT JOIN LATERAL (
   SELECT a.label, a.location FROM addresses a ORDER BY a.location <-> r.location LIMIT 1) near ON true
-WHERE r.id = ANY(:ids)"""
+WHERE r.id = ANY(:ids)""".replace("{photos}", photos_sql("r", staff=True))
 
 
 def band_of(priority: int) -> str:
@@ -99,6 +100,7 @@ def worklist(session: Session, crew: int | str, *, start: tuple[float, float] | 
             stops.append({**r, "band": band, "sequence": len(stops) + 1, "leg_m": round(leg, 1),
                           "cumulative_m": round(cumulative, 1), "age_days": round(float(r["age_days"]), 2),
                           "districts": details[r["id"]].districts, "contacts": details[r["id"]].contacts,
+                          "photos": details[r["id"]].photos,
                           "nearest_address": details[r["id"]].nearest_address,
                           "nearest_address_m": float(details[r["id"]].nearest_address_m)
                           if details[r["id"]].nearest_address_m is not None else None})
@@ -118,7 +120,7 @@ def as_geojson(wl: dict[str, Any]) -> dict[str, Any]:
         "geometry": {"type": "Point", "coordinates": [round(s["lon"], 6), round(s["lat"], 6)]},
         "properties": {"sequence": s["sequence"], "band": s["band"], "leg_m": s["leg_m"],
                        "cumulative_m": s["cumulative_m"], "age_days": s["age_days"],
-                       **{k: s[k] for k in _PUBLIC}, "contacts": s["contacts"],
+                       **{k: s[k] for k in _PUBLIC}, "contacts": s["contacts"], "photos": s["photos"],
                        "nearest_address": s["nearest_address"], "nearest_address_m": s["nearest_address_m"]},
     } for s in wl["stops"]]
     return {"type": "FeatureCollection", "features": features,

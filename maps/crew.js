@@ -182,6 +182,40 @@
     ]);
   }
 
+  /* Photos: thumbnails linking to the public copies and, staff being who sees this page, a link to
+   * each original (with its EXIF data). Only this server's own paths are ever used as links. */
+  function ownPath(url, prefix) {
+    url = String(url || "");
+    return url.indexOf(prefix) === 0 && url.indexOf("//") < 0 && url.indexOf("\\") < 0 ? url : null;
+  }
+
+  function thumbnail(p, ph, n, width) {
+    var url = ownPath(ph.url, "/photos/"), thumb = ownPath(ph.thumbnail_url, "/photos/");
+    if (!url || !thumb) return null;
+    var img = el("img", { src: thumb, alt: "Photo " + n + " of report " + idOf(p), loading: "lazy", width: width,
+                          style: "height: auto; display: block; border-radius: 3px" });
+    return el("a", { href: url, target: "_blank", rel: "noopener", class: "g311-photo" }, [img]);
+  }
+
+  function photosOf(p) {
+    var list = Array.isArray(p.photos) ? p.photos : [];
+    var items = [];
+    list.forEach(function (ph, i) {
+      var link = ph && thumbnail(p, ph, i + 1, 96);
+      if (!link) return;
+      var original = ownPath(ph.original_url, "/api/v1/photos/");
+      items.push(el("li", { style: "margin: 0" }, [
+        link,
+        original ? el("a", { href: original, target: "_blank", rel: "noopener", class: "g311-photo-original",
+                             "aria-label": "Original of photo " + (i + 1) + " of report " + idOf(p) + ", with its metadata" },
+                      ["Original"]) : null,
+      ]));
+    });
+    if (!items.length) return null;
+    return el("ul", { class: "g311-stop-photos", "aria-label": "Photos of report " + idOf(p),
+                      style: "list-style: none; padding: 0; margin: .25rem 0; display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start" }, items);
+  }
+
   function actionButton(p, action, primary, disabled) {
     var id = idOf(p);
     var b = el("button", {
@@ -219,6 +253,7 @@
       ]),
       where ? el("p", { class: "g311-stop-where" }, [where]) : null,
       p.description ? el("p", { class: "g311-stop-desc" }, [p.description]) : null,
+      photosOf(p),
       contactsOf(p),
       el("div", { class: "g311-stop-actions" }, [
         actionButton(p, "start", false, status === "in_progress"),
@@ -285,6 +320,7 @@
       el("p", { class: "g311-nearby-meta" }, [bandOf(p) + " · " + words(p.status) + " · report " + idOf(p)]),
       p.address ? el("p", {}, [p.address]) : null,
       p.description ? el("p", {}, [p.description]) : null,
+      Array.isArray(p.photos) && p.photos[0] ? thumbnail(p, p.photos[0], 1, 160) : null,
     ]);
     var go = el("button", { type: "button" }, ["Go to " + stopName(p) + " in the list"]);
     go.addEventListener("click", function () { map.closePopup(); focusStop(idOf(p)); });

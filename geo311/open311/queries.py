@@ -23,6 +23,7 @@ from geo311 import intake
 from geo311.categories import list_categories
 from geo311.errors import NotFound
 from geo311.models import CLOSED_STATUSES
+from geo311.photos import first_photo_sql
 
 TOKEN_PREFIX = "open311:"
 #: district layers whose district name is a postal code (none in the Portland demo)
@@ -41,7 +42,8 @@ SELECT r.id, r.status, c.code AS service_code, c.name AS service_name, r.descrip
         ORDER BY e.at DESC, e.id DESC LIMIT 1) AS status_note,
        (SELECT d.name FROM report_districts rd JOIN districts d ON d.id = rd.district_id
         JOIN district_layers l ON l.id = d.layer_id
-        WHERE rd.report_id = r.id AND l.key = ANY(:zip_layers) ORDER BY d.name LIMIT 1) AS zipcode
+        WHERE rd.report_id = r.id AND l.key = ANY(:zip_layers) ORDER BY d.name LIMIT 1) AS zipcode,
+       {first_photo_sql("r")} AS media_path
 FROM reports r JOIN categories c ON c.id = r.category_id
 """
 

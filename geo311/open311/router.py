@@ -191,14 +191,14 @@ def requests(request: Request, session: SessionDep, fmt: FormatDep,
                                     bbox=params.parse_bbox(lat_ne, long_ne, lat_sw, long_sw))
         page_no, size = params.parse_page(page, page_size)
     rows, more = queries.find_requests(session, flt, page=page_no, page_size=size)
-    return reply(fmt, [wire.service_request(r) for r in rows], "service_requests", "request",
-                 headers=_next_page(request, page_no, more))
+    return reply(fmt, [wire.service_request(r, str(request.base_url)) for r in rows], "service_requests",
+                 "request", headers=_next_page(request, page_no, more))
 
 
 @both("/requests/{service_request_id}", summary="One service request")
-def one_request(service_request_id: str, session: SessionDep, fmt: FormatDep) -> Response:
+def one_request(service_request_id: str, request: Request, session: SessionDep, fmt: FormatDep) -> Response:
     row = queries.get_request(session, params.request_id(service_request_id))
-    return reply(fmt, [wire.service_request(row)], "service_requests", "request")
+    return reply(fmt, [wire.service_request(row, str(request.base_url))], "service_requests", "request")
 
 
 @both("/servicerequestupdates", summary="mySociety's extension: status changes between two dates")

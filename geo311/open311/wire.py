@@ -146,8 +146,10 @@ def service_notice(row: dict[str, Any]) -> str:
     return notice + (f"; reported {times} times" if times > 1 else "")
 
 
-def service_request(row: dict[str, Any]) -> dict[str, Any]:
-    """A report as an Open311 service request: public fields only."""
+def service_request(row: dict[str, Any], base_url: str = "") -> dict[str, Any]:
+    """A report as an Open311 service request: public fields only. `media_url` is the report's
+    first public photo (metadata removed), made absolute with `base_url`."""
+    media = row.get("media_path")
     return {
         "service_request_id": str(row["id"]),
         "status": STATUS[row["status"]],
@@ -165,7 +167,7 @@ def service_request(row: dict[str, Any]) -> dict[str, Any]:
         "zipcode": row["zipcode"],
         "lat": row["lat"],
         "long": row["lon"],
-        "media_url": None,  # the photos issue fills this
+        "media_url": base_url.rstrip("/") + media if media else None,
     }
 
 
