@@ -401,6 +401,154 @@ def addresses_load(
         typer.echo(line)
 
 
+# ----- import and export ------------------------------------------------------------------
+_IMPORT_SUFFIXES = {".csv": "csv", ".tsv": None, ".geojson": "geojson", ".geojsons": "geojson",
+                    ".geojsonl": "geojson", ".geojsonseq": "geojson"}
+
+
+def _format_of(file: Path, given: str | None) -> str:
+    if given:
+        return given
+    found = _IMPORT_SUFFIXES.get(Path(file.name.removesuffix(".gz")).suffix.lower())
+    if not found:
+        _fail(f"say the format of {file.name}: --format csv, geojson or open311-json", 2)
+    return found
+
+
+def _rate_columns():
+    from rich.progress import BarColumn, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    class RowsPerSecond(ProgressColumn):
+        def render(self, task) -> Text:
+            rows, elapsed = task.fields.get("rows", 0), task.elapsed or 0
+            return Text(f"{rows:,} rows  {rows / elapsed if elapsed else 0:,.0f} rows/s")
+
+    return ("[progress.description]{task.description}", BarColumn(), TaskProgressColumn(), RowsPerSecond(),
+            TimeElapsedColumn(), TextColumn(""))
+
+
+@app.command("import")
+@_guard
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or Open311 JSON (plain or .gz)")],
+    format_: Annotated[str | None, typer.Option(
+        "--format", help="csv, geojson or open311-json (default: from the file's extension)")] = None,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="FIELD=COLUMN: id, lon, lat, category, created_at, updated_at, closed_at, status, "
+                      "description, address, reporter_name, reporter_email, reporter_phone (repeat)")] = None,
+    mapping_file: Annotated[Path | None, typer.Option(
+        help="YAML/JSON: columns (FIELD: COLUMN), and optionally categories, statuses, date_format, timezone")] = None,
+    categories: Annotated[Path | None, typer.Option(
+        help="YAML/JSON: the source's category -> a geo311 category code")] = None,
+    fallback_category: Annotated[str | None, typer.Option(
+        help="the category of unmapped types (default: they are refused)")] = None,
+    date_format: Annotated[str | None, typer.Option(
+        help="strptime format of the dates, e.g. '%m/%d/%Y %I:%M:%S %p' (default ISO 8601)")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="time zone of dates without an offset, e.g. America/Los_Angeles (default UTC)")] = None,
+    source: Annotated[str | None, typer.Option(
+        help="the source system's name, stored with each record (default: the file's name)")] = None,
+    dedup: Annotated[bool, typer.Option(
+        help="merge duplicates (within the file and into existing reports) by the categories' rules")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="rows per atomic batch")] = 50_000,
+    dry_run: Annotated[bool, typer.Option(help="say what would happen; store nothing")] = False,
+    refused: Annotated[Path | None, typer.Option(
+        help="where to write the refused rows with their reasons (default: FILE.refused.csv beside FILE)")] = None,
+) -> None:
+    """Import a history of reports: matched, routed, optionally deduplicated, in atomic batches."""
+    from rich.progress import Progress
+
+    from geo311.import_mapping import parse_map_options, read_structured
+    from geo311.imports import ImportOptions, import_file
+
+    fmt = _format_of(file, format_)
+    columns, category_map, status_map = {}, None, None
+    if mapping_file:
+        spec = read_structured(mapping_file, "mapping file") or {}
+        if not isinstance(spec, dict):
+            _fail(f"the mapping file {mapping_file} must be a mapping (columns: ..., categories: ...)", 2)
+        nested = {"columns", "categories", "statuses", "date_format", "timezone", "fallback_category", "source"}
+        columns = dict(spec.get("columns") or {}) if nested & set(spec) else dict(spec)
+        category_map, status_map = spec.get("categories"), spec.get("statuses")
+        date_format = date_format or spec.get("date_format")
+        timezone = timezone or spec.get("timezone")
+        fallback_category = fallback_category or spec.get("fallback_category")
+        source = source or spec.get("source")
+    columns.update(parse_map_options(map_))
+    if categories:
+        spec = read_structured(categories, "category mapping") or {}
+        spec = spec.get("categories", spec) if isinstance(spec, dict) else spec
+        if not isinstance(spec, dict):
+            _fail(f"the category mapping {categories} must map the source's types to geo311 codes", 2)
+        category_map = {**(category_map or {}), **spec}
+    name = file.name.removesuffix(".gz").rsplit(".", 1)[0]
+    opts = ImportOptions(format=fmt, source=source or name, columns=columns or None, category_map=category_map,
+                         status_map=status_map, fallback_category=fallback_category, date_format=date_format,
+                         timezone=timezone, dedup=dedup, batch_size=batch_size, dry_run=dry_run,
+                         refused_path=refused, boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
+    with Progress(*_rate_columns(), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def tick(phase: str, rows: int, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task("reading  " if phase == "read" else "importing", total=total, rows=0)
+            fields = {"rows": rows} if rows >= 0 else {}
+            bar.update(tasks[phase], completed=done, total=total, **fields)
+
+        with _rt(ctx).session() as session:
+            summary = import_file(session, file, opts, progress=tick)
+    for line in summary.lines():
+        typer.echo(line)
+
+
+@app.command("export")
+@_guard
+def export_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="where to write (\"-\" for standard output)")],
+    format_: Annotated[str, typer.Option("--format", help="geojsonseq or csv")] = "geojsonseq",
+    bbox: Annotated[str | None, typer.Option(help="minlon,minlat,maxlon,maxlat")] = None,
+    category: Annotated[str | None, typer.Option(help="category codes, comma separated")] = None,
+    status: Annotated[str | None, typer.Option(help="statuses, comma separated; open = every open one")] = None,
+    district: Annotated[str | None, typer.Option(help="layer:name, e.g. neighborhood:BUCKMAN")] = None,
+    since: Annotated[str | None, typer.Option(help="created at or after (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="created before (ISO 8601)")] = None,
+    public: Annotated[bool, typer.Option(help="leave out the reporters' contact data")] = False,
+) -> None:
+    """Export reports with the report list's filters; the command line is staff, so contact data is
+    included unless --public."""
+    from datetime import datetime
+
+    from geo311.exports import check_format, export_to_file, stream_export
+    from geo311.reports import ReportFilter, district_ids, parse_bbox, parse_list, parse_statuses
+
+    check_format(format_)
+
+    def when(value: str | None, name: str):
+        if not value:
+            return None
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"--{name} {value!r} is not an ISO 8601 date or time", 2)
+
+    with _rt(ctx).session() as session:
+        flt = ReportFilter(bbox=parse_bbox(bbox), categories=parse_list(category, None, "category"),
+                           statuses=parse_statuses(status), district_ids=district_ids(session, district),
+                           since=when(since, "since"), until=when(until, "until"))
+        if str(file) == "-":
+            out = sys.stdout.buffer
+            for chunk in stream_export(session, flt, format_, staff=not public):
+                out.write(chunk)
+            out.flush()
+            return
+        count = export_to_file(session, file, flt, format_, staff=not public)
+        session.rollback()
+    typer.echo(f"exported {count} reports to {file} ({format_})", err=True)
+
+
 # ----- serve ------------------------------------------------------------------------------
 @app.command()
 def serve(
@@ -416,7 +564,7 @@ def serve(
     settings = _rt(ctx).settings
     uvicorn.run("geo311.api.app:app_from_env", factory=True, host=host or settings.host,
                 port=port or settings.port, workers=workers, reload=reload,
-                log_level=settings.log_level.lower())
+                log_level=settings.log_level.lower(), access_log=False)  # geo311.access logs requests
 
 
 def main() -> None:

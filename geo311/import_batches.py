@@ -1,0 +1,180 @@
+"""One batch of an import (see imports.py), in the caller's transaction: the routed rows of
+`import_rows` with batch number b become reports, submissions, districts, events and ledger rows,
+each table written by one statement (so the rollup triggers run once per table and batch).
+
+With dedup, who joins whom is decided here, set-based, in rounds (see imports.py for the rule).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+OPEN = "('open', 'assigned', 'in_progress')"
+GEOG = "::geography(Point,4326)"  # the expression of ix_reports_location_geog
+
+
+def has_norm_columns(s: Session) -> bool:
+    """Whether submissions carries the normalized contact columns (callers' lookups use them)."""
+    return s.execute(text(
+        "SELECT count(*) = 2 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'submissions' AND column_name IN ('reporter_phone_norm', 'reporter_email_norm')")).scalar()
+
+
+_BATCH = """
+CREATE TEMP TABLE import_batch AS
+SELECT r.line, r.key, r.source_id, r.category_id, r.geom, r.jurisdiction_id, r.agency, r.created_at,
+       r.updated_at, r.closed_at, r.status,
+       NOT CAST(:dedup AS boolean) AS creates, CAST(NULL AS bigint) AS target, CAST(NULL AS bigint) AS target_line,
+       CAST(0 AS float8) AS distance_m, CAST(1 AS int) AS n, r.created_at AS last_at, CAST('u' AS char(1)) AS state,
+       CASE WHEN CAST(:dedup AS boolean) THEN NULL ELSE nextval(pg_get_serial_sequence('reports', 'id')) END AS report_id,
+       nextval(pg_get_serial_sequence('submissions', 'id')) AS submission_id
+FROM import_rows r WHERE r.batch = :batch"""
+
+_PHONE_NORM = ("CASE WHEN length(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g')) = 11 "
+               "AND left(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), 1) = '1' "
+               "THEN substr(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), 2) "
+               "ELSE nullif(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), '') END")
+
+
+def _write_sql(norms: bool) -> list[str]:
+    norm_cols = ", reporter_phone_norm, reporter_email_norm" if norms else ""
+    norm_vals = (f", left({_PHONE_NORM}, 20), left(nullif(lower(trim(s.reporter_email)), ''), 320)"
+                 if norms else "")
+    return [
+        f"""INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
+                                address, submission_count, near_boundary, created_at, updated_at, closed_at,
+                                source, source_id)
+            SELECT b.report_id, b.category_id, b.geom, b.status,
+                   least(5, c.default_priority + floor(log(2, b.n))::int), b.jurisdiction_id, b.agency,
+                   s.description, s.address, b.n,
+                   EXISTS (SELECT 1 FROM jurisdiction_edges e WHERE e.jurisdiction_id = b.jurisdiction_id
+                           AND ST_DWithin(e.geom::geography(LineString,4326), b.geom{GEOG}, :margin)),
+                   b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
+            FROM import_batch b JOIN categories c ON c.id = b.category_id JOIN import_stage s ON s.line = b.line
+            WHERE b.creates ORDER BY b.report_id""",
+        """UPDATE reports r SET submission_count = r.submission_count + x.n,
+                   updated_at = greatest(r.updated_at, x.last_at),
+                   priority = greatest(r.priority, least(5, c.default_priority
+                                                        + floor(log(2, r.submission_count + x.n))::int))
+            FROM (SELECT target, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
+                  WHERE target IS NOT NULL GROUP BY 1) x, categories c
+            WHERE r.id = x.target AND c.id = r.category_id""",
+        """INSERT INTO report_districts (report_id, district_id)
+           SELECT DISTINCT b.report_id, p.district_id FROM import_batch b
+           JOIN district_parts p ON ST_Covers(p.geom, b.geom) WHERE b.creates""",
+        f"""INSERT INTO submissions (id, report_id, received_at, channel, reply_status, location, distance_m,
+                                    description, address, reporter_name, reporter_email, reporter_phone{norm_cols},
+                                    attributes, raw)
+            SELECT b.submission_id, b.report_id, b.created_at, 'import', CASE WHEN b.creates THEN 201 ELSE 200 END,
+                   b.geom, b.distance_m, s.description, s.address, s.reporter_name, s.reporter_email,
+                   s.reporter_phone{norm_vals}, '{{}}'::jsonb, s.raw
+            FROM import_batch b JOIN import_stage s ON s.line = b.line ORDER BY b.submission_id""",
+        f"""INSERT INTO report_events (report_id, at, actor, kind, from_status, to_status, note, submission_id)
+            SELECT b.report_id, b.created_at, :actor, 'created', NULL, 'open', :note, b.submission_id
+            FROM import_batch b WHERE b.creates
+            UNION ALL
+            SELECT b.report_id, CASE WHEN b.status IN {OPEN} THEN b.updated_at ELSE b.closed_at END, :actor, 'status',
+                   'open', b.status, 'status in ' || :source || coalesce(': ' || s.source_status, ''), NULL
+            FROM import_batch b JOIN import_stage s ON s.line = b.line WHERE b.creates AND b.status <> 'open'
+            UNION ALL
+            SELECT b.report_id, b.created_at, :actor, 'merged', NULL, NULL, 'another submission joined',
+                   b.submission_id
+            FROM import_batch b WHERE NOT b.creates""",
+        """INSERT INTO import_keys (source, key, run_id, report_id)
+           SELECT :source, b.key, :run, b.report_id FROM import_batch b""",
+    ]
+
+
+def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, margin: float, max_before: int,
+                norms: bool) -> tuple[int, int, int, int]:
+    """One batch, inside the caller's transaction: (reports created, rows merged, of those into
+    reports from before this import, rows)."""
+    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_exist, pg_temp.import_pairs"))
+    rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
+    if dedup:
+        _dedup(s)
+    params: dict[str, Any] = {"margin": margin, "source": source, "run": run_id,
+                              "actor": f"import:{source}"[:200], "note": f"imported from {source}"}
+    for statement in _write_sql(norms):
+        s.execute(text(statement), params)
+    created, merged, existing = s.execute(text(
+        "SELECT count(*) FILTER (WHERE b.creates), count(*) FILTER (WHERE NOT b.creates), "
+        "count(*) FILTER (WHERE b.target IS NOT NULL AND (b.target <= :max_before OR r.source IS DISTINCT FROM :source)) "
+        "FROM import_batch b LEFT JOIN reports r ON r.id = b.target"),
+        {"max_before": max_before, "source": source}).one()
+    return created, merged, existing, rows
+
+
+# ----- 4. dedup within a batch -----------------------------------------------------------------
+_DEDUP = [
+    "CREATE INDEX ON import_batch (line)",
+    f"CREATE INDEX import_batch_geog ON import_batch USING gist ((geom{GEOG}))",
+    "ANALYZE import_batch",
+    # the nearest report that was there before this batch and was open at the row's time
+    f"""CREATE TEMP TABLE import_exist AS
+        SELECT b.line, x.id AS target, x.d
+        FROM import_batch b JOIN categories c ON c.id = b.category_id
+        CROSS JOIN LATERAL (  -- OFFSET 0: found by place only (ix_reports_location_geog); a bitmap AND
+            SELECT n.id, ST_Distance(n.location{GEOG}, b.geom{GEOG}) AS d FROM (  -- with a date or category
+                SELECT r.id, r.category_id, r.location, r.created_at, r.status, r.closed_at FROM reports r
+                WHERE ST_DWithin(r.location{GEOG}, b.geom{GEOG}, c.dedup_radius_m)  -- index reads the table's
+                OFFSET 0) n                                                        -- whole month or category
+            WHERE n.category_id = b.category_id AND n.created_at <= b.created_at AND n.created_at >= b.created_at - c.dedup_window
+              AND (n.status IN {OPEN} OR n.closed_at > b.created_at)
+            ORDER BY 2, n.id LIMIT 1) x""",
+    # earlier rows of the batch each row could join, were they to start a report
+    f"""CREATE TEMP TABLE import_pairs AS
+        SELECT b.line AS b_line, a.line AS a_line, ST_Distance(a.geom{GEOG}, b.geom{GEOG}) AS d
+        FROM import_batch b JOIN categories c ON c.id = b.category_id
+        JOIN import_batch a ON a.category_id = b.category_id
+             AND ST_DWithin(a.geom{GEOG}, b.geom{GEOG}, c.dedup_radius_m)
+             AND (a.created_at, a.line) < (b.created_at, b.line) AND a.created_at >= b.created_at - c.dedup_window
+             AND (a.status IN {OPEN} OR a.closed_at > b.created_at)""",
+    "DROP INDEX import_batch_geog",  # the updates below would each feed it a new entry
+    "CREATE INDEX ON import_pairs (b_line)",
+    "CREATE INDEX ON import_exist (line)",
+    "ANALYZE import_pairs",
+    """UPDATE import_batch b SET state = CASE
+           WHEN EXISTS (SELECT 1 FROM import_exist e WHERE e.line = b.line) THEN 'f'
+           WHEN EXISTS (SELECT 1 FROM import_pairs p WHERE p.b_line = b.line) THEN 'u' ELSE 'a' END""",
+]
+_ROUND = [
+    # a row with a report-starting row before it joins one
+    """UPDATE import_batch b SET state = 'f' WHERE b.state = 'u' AND EXISTS (
+           SELECT 1 FROM import_pairs p JOIN import_batch a ON a.line = p.a_line
+           WHERE p.b_line = b.line AND a.state = 'a')""",
+    # a row whose earlier neighbours all joined reports starts its own
+    """UPDATE import_batch b SET state = 'a' WHERE b.state = 'u' AND NOT EXISTS (
+           SELECT 1 FROM import_pairs p JOIN import_batch a ON a.line = p.a_line
+           WHERE p.b_line = b.line AND a.state <> 'f')""",
+]
+_TARGETS = [
+    """UPDATE import_batch b SET target_line = x.a_line, distance_m = x.d
+       FROM (SELECT DISTINCT ON (p.b_line) p.b_line, p.a_line, p.d FROM import_pairs p
+             JOIN import_batch a ON a.line = p.a_line AND a.state = 'a'
+             ORDER BY p.b_line, p.d, p.a_line) x
+       WHERE b.line = x.b_line AND b.state = 'f'""",
+    """UPDATE import_batch b SET target = e.target, distance_m = e.d, target_line = NULL
+       FROM import_exist e WHERE e.line = b.line AND (b.target_line IS NULL OR e.d <= b.distance_m)""",
+    """UPDATE import_batch SET creates = (state = 'a'),
+           report_id = CASE WHEN state = 'a' THEN nextval(pg_get_serial_sequence('reports', 'id')) ELSE target END""",
+    """UPDATE import_batch b SET report_id = a.report_id FROM import_batch a WHERE a.line = b.target_line""",
+    """UPDATE import_batch a SET n = 1 + x.n, last_at = greatest(a.last_at, x.last_at)
+       FROM (SELECT target_line, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
+             WHERE target_line IS NOT NULL GROUP BY 1) x
+       WHERE a.line = x.target_line""",
+]
+
+
+def _dedup(s: Session) -> None:
+    for statement in _DEDUP:
+        s.execute(text(statement))
+    while s.execute(text("SELECT EXISTS (SELECT 1 FROM import_batch WHERE state = 'u')")).scalar():
+        changed = sum(s.execute(text(statement)).rowcount for statement in _ROUND)
+        if not changed:  # cannot happen: the earliest undecided row is always decided in a round
+            raise RuntimeError("dedup made no progress")
+    for statement in _TARGETS:
+        s.execute(text(statement))

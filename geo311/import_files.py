@@ -1,0 +1,308 @@
+"""Reading an import file and turning each record into a staging row (see imports.py for the SQL).
+
+Formats: CSV (a header line; quoted newlines, blank lines and a UTF-8 BOM are fine), GeoJSON (a
+FeatureCollection, or GeoJSON text sequences as `geo311 export` writes them) and Open311 JSON (the
+array that GET requests.json returns). Any of them may be gzip-compressed. JSON is read as a
+stream, record by record, so memory stays flat whatever the file's size.
+
+Each record is checked here for what needs no database: coordinates that are numbers in range, a
+category that maps to a geo311 category, dates that parse, a known status. The first problem found
+is the record's refusal reason; a refused record still goes to the staging table (with its reason)
+so that it is counted and written, with the reason, to the refused-rows file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from geo311.errors import InvalidInput
+from geo311.import_mapping import FIELDS, Mapping, norm_status
+from geo311.json_stream import JsonReader
+from geo311.models import CLOSED_STATUSES
+
+# refusal reasons (the summary counts by these; the refused file adds a detail for each row)
+BAD_COLUMNS = "wrong number of columns"
+BAD_COORDINATES = "bad or missing coordinates"
+SWAPPED = "coordinates swapped (lat/lon)"
+OUTSIDE = "outside every jurisdiction"
+NOT_SERVED = "category not served there"
+NO_CATEGORY = "category missing"
+UNMAPPED = "unmapped category"
+BAD_DATE = "bad date"
+BAD_STATUS = "unknown status"
+DUPLICATE = "duplicate within the file"
+FUTURE_SLACK = timedelta(days=1)
+
+
+# ----- opening files -----------------------------------------------------------------------------
+class Source:
+    """The file as text (gunzipped when it is gzip, without a BOM), with how far into it we are."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.raw = path.open("rb")
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+        self.size = path.stat().st_size
+        gz = self.raw.read(2) == b"\x1f\x8b"
+        self.raw.seek(0)
+        binary = gzip.GzipFile(fileobj=self.raw, mode="rb") if gz else self.raw
+        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="", errors="strict")
+
+    def position(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.text.close()
+        self.raw.close()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def csv_header(path: Path) -> list[str]:
+    with Source(path) as src:
+        try:
+            for row in csv.reader(src.text):
+                if any(c.strip() for c in row):
+                    return unique_names(row)
+        except (UnicodeDecodeError, csv.Error, gzip.BadGzipFile, EOFError) as exc:
+            raise InvalidInput(f"{path.name} is not a readable UTF-8 CSV: {exc}") from exc
+    raise InvalidInput(f"{path.name} is empty: a CSV import needs a header line")
+
+
+def unique_names(header: list[str]) -> list[str]:
+    """Column names as keys: blank ones named by position, repeated ones numbered."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(header):
+        name = name.strip() or f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+# ----- records -> staging rows ---------------------------------------------------------------------
+@dataclass
+class RecordParser:
+    """One record (a list of the mapped fields' values, in FIELDS order, None when absent) into the
+    tuple the staging COPY takes."""
+
+    mapping: Mapping
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def date(self, value: Any) -> datetime:
+        text = str(value).strip()
+        fmt = self.mapping.date_format
+        if fmt is None:
+            if text.endswith(("Z", "z")):
+                text = text[:-1] + "+00:00"
+            dt = datetime.fromisoformat(text)
+        else:
+            dt = datetime.strptime(text, fmt)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=self.mapping.timezone)
+        return dt
+
+    def parse(self, line: int, vals: list[Any], raw: bytes, geometry_problem: str | None = None) -> tuple:
+        m = self.mapping
+        (id_, lon, lat, cat, created, updated, closed, status, description, address,
+         name, email, phone) = vals
+        source_id = str(id_).strip() if id_ is not None and str(id_).strip() else None
+        key = source_id if source_id is not None else "#" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+        reason = detail = None
+        x = y = None
+        category_id = None
+        created_at = updated_at = closed_at = None
+        geo_status = None
+        # coordinates
+        if geometry_problem:
+            reason, detail = BAD_COORDINATES, geometry_problem
+        else:
+            try:
+                x = float(lon) if not isinstance(lon, str) else float(lon.strip())
+                y = float(lat) if not isinstance(lat, str) else float(lat.strip())
+            except (TypeError, ValueError):
+                reason = BAD_COORDINATES
+                detail = ("coordinates missing" if _blank(lon) or _blank(lat)
+                          else f"coordinates [{lon}, {lat}] are not numbers")
+                x = y = None
+            else:
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    reason, detail, x, y = BAD_COORDINATES, f"coordinates [{lon}, {lat}] are not finite", None, None
+                elif not (-180 <= x <= 180 and -90 <= y <= 90):
+                    reason, detail = BAD_COORDINATES, f"coordinates [{x}, {y}] are out of range (lon, lat)"
+        # category
+        if reason is None:
+            if _blank(cat):
+                reason, detail = NO_CATEGORY, "no category"
+            else:
+                category_id = m.category_of(str(cat))
+                if category_id is None:
+                    reason, detail = UNMAPPED, f"{str(cat).strip()!r} is not mapped to a geo311 category"
+        # dates
+        if reason is None:
+            which = "created_at"
+            try:
+                if _blank(created):
+                    raise ValueError("missing")
+                created_at = self.date(created)
+                which = "updated_at"
+                updated_at = self.date(updated) if not _blank(updated) else None
+                which = "closed_at"
+                closed_at = self.date(closed) if not _blank(closed) else None
+            except (ValueError, TypeError, OverflowError):
+                value = {"created_at": created, "updated_at": updated, "closed_at": closed}[which]
+                reason = BAD_DATE
+                detail = (f"{which} missing" if _blank(value) else
+                          f"{which} {str(value).strip()!r} is not a date"
+                          + (f" in the format {m.date_format!r}" if m.date_format else " (ISO 8601 expected)"))
+            else:
+                if created_at > self.now + FUTURE_SLACK:
+                    reason, detail = BAD_DATE, f"created_at {created_at.isoformat()} is in the future"
+        # status
+        if reason is None:
+            if _blank(status):
+                geo_status = "resolved" if closed_at is not None else "open"
+            else:
+                geo_status = m.statuses.get(norm_status(str(status)))
+                if geo_status is None:
+                    reason, detail = BAD_STATUS, f"status {str(status).strip()!r} is not one geo311 knows"
+        if reason is None:
+            if geo_status in CLOSED_STATUSES:
+                closed_at = closed_at or updated_at or created_at
+                if closed_at < created_at:
+                    reason, detail = BAD_DATE, (f"closed_at {closed_at.isoformat()} is before created_at "
+                                                f"{created_at.isoformat()}")
+            else:
+                closed_at = None
+        if reason is None:
+            updated_at = max(d for d in (created_at, updated_at, closed_at) if d is not None)
+        return (line, key, reason, detail, x, y, category_id, created_at, updated_at, closed_at, geo_status,
+                _text(status), _text(description) or "", _text(address), _text(name), _text(email), _text(phone),
+                source_id, raw.decode())
+
+
+def refused_row(line: int, raw: bytes, reason: str, detail: str) -> tuple:
+    """A staging row refused before any field was read."""
+    return (line, "#" + hashlib.blake2b(raw, digest_size=16).hexdigest(), reason, detail) + (None,) * 14 + (raw.decode(),)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "") or None
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else str(value)
+
+
+# ----- the readers -------------------------------------------------------------------------------
+Progress = Callable[[int, int], None]  # (records read, bytes of the file read)
+
+
+def csv_rows(src: Source, header: list[str], parser: RecordParser, stats: dict[str, int],
+             progress: Progress | None = None) -> Iterator[tuple]:
+    """Staging rows of a CSV. `line` is the record's first physical line."""
+    cols = parser.mapping.columns
+    index = [header.index(cols[f]) if cols.get(f) in header else None for f in FIELDS]
+    width = len(header)
+    reader = csv.reader(src.text)
+    dumps = orjson.dumps
+    started_header = False
+    previous = 0
+    n = 0
+    for row in reader:
+        line = previous + 1
+        previous = reader.line_num
+        if not any(row):
+            stats["blank"] += 1
+            continue
+        if not started_header:
+            started_header = True  # the header (csv_header skipped the same blank lines)
+            continue
+        n += 1
+        if progress and n % 20_000 == 0:
+            progress(n, src.position())
+        if len(row) != width:
+            raw = dict(zip(header, row + [""] * (width - len(row)), strict=False))
+            if len(row) > width:
+                raw["_extra"] = row[width:]
+            yield refused_row(line, dumps(raw), BAD_COLUMNS, f"{len(row)} columns where the header has {width}")
+            continue
+        vals = [row[i] if i is not None else None for i in index]
+        yield parser.parse(line, vals, dumps(dict(zip(header, row, strict=True))))
+
+
+def json_rows(src: Source, fmt: str, parser: RecordParser, progress: Progress | None = None) -> Iterator[tuple]:
+    """Staging rows of a GeoJSON or Open311 JSON file; `line` is the record's number (from 1)."""
+    cols = parser.mapping.columns
+    geo = fmt == "geojson"
+    dumps = orjson.dumps
+    keys = [cols.get(f) for f in FIELDS]
+    point_from_geometry = geo and "lon" not in cols and "lat" not in cols
+    for n, record in enumerate(JsonReader(src.text).records(), start=1):
+        if progress and n % 20_000 == 0:
+            progress(n, src.position())
+        raw = dumps(record)
+        problem = None
+        if not isinstance(record, dict):
+            yield refused_row(n, raw, BAD_COLUMNS, f"a record must be a JSON object, not {type(record).__name__}")
+            continue
+        props = record
+        lon = lat = None
+        if geo:
+            props = record.get("properties") or {}
+            if not isinstance(props, dict):
+                props = {}
+            if point_from_geometry:
+                lon, lat, problem = _point(record.get("geometry"))
+        vals = [props.get(k) if k is not None else None for k in keys]
+        if point_from_geometry:
+            vals[1], vals[2] = lon, lat
+        if fmt == "open311-json":
+            vals[7] = _open311_status(record, vals[7])
+        yield parser.parse(n, vals, raw, problem)
+
+
+def _point(geometry: Any) -> tuple[Any, Any, str | None]:
+    if not isinstance(geometry, dict):
+        return None, None, "no geometry"
+    if geometry.get("type") != "Point":
+        return None, None, f"geometry is a {geometry.get('type')}, not a Point"
+    coords = geometry.get("coordinates")
+    if not isinstance(coords, list) or len(coords) < 2:
+        return None, None, "the Point has no [lon, lat] coordinates"
+    return coords[0], coords[1], None
+
+
+def _open311_status(record: dict, status: Any) -> Any:
+    """Open311 has open and closed; geo311's own status_notes tell how a request was closed."""
+    if isinstance(status, str) and status.strip().lower() == "closed":
+        notes = str(record.get("status_notes") or "").lower()
+        if notes.startswith("closed as not actionable"):
+            return "not_actionable"
+        if notes.startswith("closed as a duplicate"):
+            return "duplicate"
+    return status

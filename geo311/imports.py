@@ -1,0 +1,388 @@
+"""`geo311 import FILE`: a city's history in bulk, set-based, in atomic batches.
+
+1. The file streams through import_files (CSV, GeoJSON, Open311 JSON; gzip or not) into a temp
+   staging table by COPY; each record carries the reason it is refused, if a check that needs no
+   database found one.
+2. One statement classifies every row: duplicates within the file (the same source id, or the
+   same whole row when the file has no ids), rows this source imported before (the import_keys
+   ledger: they are skipped), and the route: the most specific jurisdiction covering the point
+   that serves the category (ST_Covers on the subdivided parts) and its agency. Rows without a
+   route are refused as outside every jurisdiction, as a category not served there, or as
+   swapped coordinates when [lat, lon] lies inside. The refused-rows file is written then.
+3. The routed rows, in order of their own created_at, go in batches of `batch_size`; each batch is
+   one transaction: reports (with their historic dates, statuses, closed_at, near_boundary and
+   source id), submissions (channel `import`, the record as it came in `raw`), report_districts,
+   events (created; the historic status; merged), the ledger. The rollup triggers see each batch
+   as one statement per table. A failure rolls its batch back; the batches before it stay.
+4. With `dedup`, a row joins an earlier report of its category (one of this file's, or one that
+   was there before) within the category's radius, created within its window before the row and
+   still open at the row's time; the nearest one, like intake does. Within a batch this is
+   decided set-based in rounds: a row with an open report before it joins one; a row whose
+   earlier neighbours all joined others starts its own report; repeat until every row is decided
+   (the same outcome as taking the rows one at a time in time order).
+
+A dry run does all of it in one transaction and rolls it back (only the id sequences move, as
+with any rolled-back insert). A session-level advisory lock keeps two imports of one source apart.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from psycopg import sql
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from geo311 import import_batches
+from geo311 import import_files as files
+from geo311.errors import Conflict, InvalidInput
+from geo311.import_mapping import Mapping, build_mapping, timezone_named
+
+SKIPPED = "already imported"
+UNROUTED = "unrouted"
+REQUIRED = ("lon", "lat", "category", "created_at")
+DEFAULT_BATCH = 50_000
+
+#: progress(phase, rows, done, total): phase 'read' counts bytes of the file, 'import' rows written
+Progress = Callable[[str, int, int, int | None], None]
+
+
+@dataclass
+class ImportOptions:
+    format: str
+    source: str
+    columns: dict[str, str] | None = None
+    category_map: dict[str, str] | None = None
+    status_map: dict[str, str] | None = None
+    fallback_category: str | None = None
+    date_format: str | None = None
+    timezone: str | None = None
+    dedup: bool = False
+    batch_size: int = DEFAULT_BATCH
+    dry_run: bool = False
+    refused_path: Path | None = None
+    boundary_margin_m: float = 15.0
+
+
+@dataclass
+class ImportSummary:
+    file: str
+    source: str
+    dry_run: bool = False
+    run_id: int | None = None
+    read: int = 0
+    imported: int = 0
+    merged: int = 0
+    merged_existing: int = 0
+    skipped: int = 0
+    blank: int = 0
+    refused: Counter = field(default_factory=Counter)
+    refused_file: Path | None = None
+    batches: int = 0
+    seconds: float = 0.0
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    def lines(self) -> list[str]:
+        rate = self.read / self.seconds if self.seconds else 0.0
+        head = "dry run, nothing stored: would import" if self.dry_run else "imported"
+        out = [f"{self.file} (source {self.source!r}): read {self.read}, {head} {self.imported} new reports, "
+               f"merged {self.merged}"
+               + (f" ({self.merged_existing} into reports that were there before)" if self.merged_existing else "")
+               + f", skipped {self.skipped} already imported, refused {self.refused_total} "
+               f"({rate:,.0f} rows/s, {self.seconds:.1f} s, {self.batches} batches)"]
+        out += [f"  refused {n}: {why}" for why, n in sorted(self.refused.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if self.blank:
+            out.append(f"  blank lines ignored: {self.blank}")
+        if self.refused_file and self.refused:
+            out.append(f"  refused rows, each with its reason: {self.refused_file}")
+        return out
+
+
+# ----- set-up --------------------------------------------------------------------------------
+@contextmanager
+def _own_connection(session: Session) -> Iterator[Session]:
+    """A session on one connection for the whole import (its temp tables live across the batch
+    commits); a session already bound to a connection (tests) is used as it is."""
+    bind = session.get_bind()
+    if isinstance(bind, Connection):
+        yield session
+        return
+    with bind.connect() as conn, Session(bind=conn, expire_on_commit=False) as own:
+        yield own
+
+
+def _lock_key(source: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"import:{source}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _mapping(session: Session, path: Path, opts: ImportOptions) -> tuple[Mapping, list[str] | None]:
+    active = {code: cid for code, cid in session.execute(text("SELECT code, id FROM categories WHERE active"))}
+    mapping = build_mapping(
+        opts.format, columns=opts.columns, category_map=opts.category_map, status_map=opts.status_map,
+        active=active, fallback=opts.fallback_category, date_format=opts.date_format,
+        timezone=timezone_named(opts.timezone))
+    header = None
+    if opts.format == "csv":
+        header = files.csv_header(path)
+        given = set(opts.columns or {})
+        missing = [f"{f} (column {mapping.columns[f]!r})" for f in mapping.columns
+                   if mapping.columns[f] not in header and (f in given or f in REQUIRED)]
+        if missing:
+            raise InvalidInput(f"{path.name} lacks {', '.join(missing)}; its columns: {', '.join(header)}. "
+                               "Map them with --map FIELD=COLUMN")
+        mapping.columns = {f: c for f, c in mapping.columns.items() if c in header}
+    elif opts.format == "geojson":
+        if ("lon" in mapping.columns) != ("lat" in mapping.columns):
+            raise InvalidInput("map both lon and lat to properties, or neither (the Point geometry is used)")
+    return mapping, header
+
+
+def import_file(session: Session, path: str | Path, opts: ImportOptions,
+                progress: Progress | None = None) -> ImportSummary:
+    """Import a file; see the module's docstring. Usage errors (a missing column, a mapping to an
+    unknown category, an unreadable file) are raised before anything is stored."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"cannot read {path}: no such file")
+    if not opts.source or len(opts.source) > 100:
+        raise InvalidInput("--source must name the source system in 1 to 100 characters")
+    if not 1 <= opts.batch_size <= 1_000_000:
+        raise InvalidInput("--batch-size must be between 1 and 1,000,000")
+    summary = ImportSummary(file=path.name, source=opts.source, dry_run=opts.dry_run)
+    refused_default = path.with_name(path.name.removesuffix(".gz").rsplit(".", 1)[0] + ".refused.csv")
+    summary.refused_file = opts.refused_path or (None if opts.dry_run else refused_default)
+    started = time.perf_counter()
+    with _own_connection(session) as s:
+        mapping, header = _mapping(s, path, opts)
+        s.commit()
+        if not s.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(opts.source)}).scalar():
+            s.rollback()
+            raise Conflict(f"another import of source {opts.source!r} is running; wait for it to finish")
+        try:
+            # big set-based statements: JIT compiling each costs more than it saves; sorts stay in
+            # memory; a batch of a big file may well take longer than a request's statement timeout
+            s.execute(text("SET jit = off"))
+            s.execute(text("SET work_mem = '64MB'"))
+            s.execute(text("SET statement_timeout = 0"))
+            _run(s, path, opts, mapping, header, summary, progress)
+        except BaseException as exc:
+            s.rollback()
+            if summary.run_id is not None and not opts.dry_run:
+                s.execute(text("UPDATE import_runs SET status = 'failed', finished_at = now(), error = :e "
+                               "WHERE id = :id"), {"e": f"{type(exc).__name__}: {exc}"[:2000], "id": summary.run_id})
+                s.commit()
+            raise
+        finally:
+            s.rollback()
+            s.execute(text("DROP TABLE IF EXISTS pg_temp.import_stage, pg_temp.import_rows, pg_temp.import_batch, "
+                           "pg_temp.import_exist, pg_temp.import_pairs"))
+            s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(opts.source)})
+            s.execute(text("RESET jit"))
+            s.execute(text("RESET work_mem"))
+            s.execute(text("RESET statement_timeout"))
+            s.commit()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
+         summary: ImportSummary, progress: Progress | None) -> None:
+    commit = (lambda: None) if opts.dry_run else s.commit
+    options = {k: v for k, v in {"columns": mapping.columns, "dedup": opts.dedup, "batch_size": opts.batch_size,
+                                 "date_format": opts.date_format, "timezone": opts.timezone,
+                                 "fallback_category": opts.fallback_category,
+                                 "category_map": opts.category_map, "status_map": opts.status_map}.items()
+               if v not in (None, {}, False)}
+    summary.run_id = s.execute(text(
+        "INSERT INTO import_runs (source, file, format, options) VALUES (:s, :f, :fmt, CAST(:o AS jsonb)) RETURNING id"),
+        {"s": opts.source, "f": str(path), "fmt": opts.format, "o": orjson.dumps(options).decode()}).scalar_one()
+    max_before = s.execute(text("SELECT coalesce(max(id), 0) FROM reports")).scalar_one()
+    commit()
+    _stage(s, path, opts, mapping, header, summary, progress)
+    _classify(s, opts, summary)
+    if summary.refused_file is not None:
+        _write_refused(s, header, summary.refused_file)
+    s.execute(text(
+        "UPDATE import_runs SET read = :read, skipped = :skipped, refused = :refused, "
+        "refused_reasons = CAST(:reasons AS jsonb) WHERE id = :id"),
+        {"read": summary.read, "skipped": summary.skipped, "refused": summary.refused_total,
+         "reasons": orjson.dumps(dict(summary.refused)).decode(), "id": summary.run_id})
+    commit()
+    batches = s.execute(text("SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
+    summary.batches, total = batches[0], batches[1]
+    norms = import_batches.has_norm_columns(s)
+    done = 0
+    for b in range(summary.batches):
+        created, merged, existing, rows = import_batches.write_batch(
+            s, b, dedup=opts.dedup, source=opts.source, run_id=summary.run_id, margin=opts.boundary_margin_m,
+            max_before=max_before, norms=norms)
+        summary.imported += created
+        summary.merged += merged
+        summary.merged_existing += existing
+        s.execute(text("UPDATE import_runs SET imported = imported + :c, merged = merged + :m WHERE id = :id"),
+                  {"c": created, "m": merged, "id": summary.run_id})
+        batch_done(b)
+        commit()
+        done += rows
+        if progress:
+            progress("import", done, done, total)
+    s.execute(text("UPDATE import_runs SET status = 'done', finished_at = now() WHERE id = :id"),
+              {"id": summary.run_id})
+    if opts.dry_run:
+        s.rollback()
+        summary.run_id = None
+    else:
+        s.commit()
+
+
+def batch_done(batch: int) -> None:
+    """Called at the end of each batch, before its commit (tests make it fail)."""
+
+
+# ----- 1. staging ----------------------------------------------------------------------------
+_STAGE = """CREATE TEMP TABLE import_stage (
+    line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
+    created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
+    description text, address text, reporter_name text, reporter_email text, reporter_phone text,
+    source_id text, raw jsonb)"""
+
+
+def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
+           summary: ImportSummary, progress: Progress | None) -> None:
+    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_stage, pg_temp.import_rows"))
+    s.execute(text(_STAGE))
+    raw = s.connection().connection.driver_connection
+    parser = files.RecordParser(mapping)
+    stats = Counter()
+    with files.Source(path) as src:
+        tick = (lambda rows, pos: progress("read", rows, pos, src.size)) if progress else None
+        rows = (files.csv_rows(src, header, parser, stats, tick) if opts.format == "csv"
+                else files.json_rows(src, opts.format, parser, tick))
+        try:
+            with raw.cursor() as cur, cur.copy("COPY import_stage FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except (UnicodeDecodeError, EOFError, OSError) as exc:
+            raise InvalidInput(f"cannot read {path.name}: {exc}") from exc
+        except csv.Error as exc:
+            raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
+        if progress:
+            progress("read", -1, src.size, src.size)
+    summary.blank = stats["blank"]
+
+
+# ----- 2. classification and routing ----------------------------------------------------------
+# narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
+# that the sorts of a million rows stay small
+_CLASSIFY = f"""
+CREATE TEMP TABLE import_rows AS
+SELECT x.*, CASE WHEN x.why IS NULL THEN
+            (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
+       END AS batch
+FROM (
+    SELECT s.line, s.key, s.lon, s.lat, s.category_id, s.created_at, s.updated_at, s.closed_at, s.status,
+           s.source_id, s.geom, CASE WHEN rt.agency IS NOT NULL THEN rt.jurisdiction_id END AS jurisdiction_id,
+           rt.agency, rt.jurisdiction_id IS NOT NULL AS inside,
+           CASE WHEN s.reason IS NOT NULL THEN s.reason
+                WHEN s.line <> s.first_line THEN '{files.DUPLICATE}'
+                WHEN k.key IS NOT NULL THEN '{SKIPPED}'
+                WHEN rt.agency IS NULL THEN '{UNROUTED}'
+           END AS why,
+           CASE WHEN s.reason IS NOT NULL THEN s.detail
+                WHEN s.line <> s.first_line THEN 'the same ' || CASE WHEN s.source_id IS NULL THEN 'row'
+                     ELSE 'id ' || quote_literal(s.source_id) END || ' as line ' || s.first_line
+                WHEN k.key IS NOT NULL THEN 'imported by run ' || k.run_id
+           END AS why_detail
+    FROM (SELECT st.line, st.key, st.reason, st.detail, st.lon, st.lat, st.category_id, st.created_at,
+                 st.updated_at, st.closed_at, st.status, st.source_id,
+                 ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom,
+                 min(st.line) FILTER (WHERE st.reason IS NULL) OVER (PARTITION BY st.key) AS first_line
+          FROM import_stage st) s
+    LEFT JOIN import_keys k ON CAST(:check_keys AS boolean) AND k.source = :source AND k.key = s.key
+                               AND s.reason IS NULL
+    LEFT JOIN LATERAL (  -- the most specific covering jurisdiction that routes the category, else any
+        SELECT j.id AS jurisdiction_id, cr.agency
+        FROM jurisdiction_parts p JOIN jurisdictions j ON j.id = p.jurisdiction_id
+        LEFT JOIN category_routes cr ON cr.jurisdiction_id = j.id AND cr.category_id = s.category_id
+        WHERE s.reason IS NULL AND s.line = s.first_line AND k.key IS NULL AND ST_Covers(p.geom, s.geom)
+        ORDER BY cr.agency IS NULL, j.rank DESC, j.name LIMIT 1) rt ON true
+) x
+ORDER BY batch, created_at, line"""
+
+# rows without a route, and out-of-range points: what is wrong with them, said precisely
+_EXPLAIN = f"""
+UPDATE import_rows r SET why = e.why, why_detail = e.detail
+FROM (
+    SELECT r.line,
+           CASE WHEN r.inside THEN '{files.NOT_SERVED}' WHEN sw.swapped THEN '{files.SWAPPED}'
+                WHEN r.why = '{UNROUTED}' THEN '{files.OUTSIDE}' ELSE r.why END AS why,
+           CASE WHEN r.inside THEN format('[%s, %s] lies in %s, where %L is not served', r.lon, r.lat,
+                                          (SELECT string_agg(DISTINCT j.name, ' and ') FROM jurisdiction_parts p
+                                           JOIN jurisdictions j ON j.id = p.jurisdiction_id
+                                           WHERE ST_Covers(p.geom, r.geom)), c.code)
+                WHEN sw.swapped THEN format('[%s, %s] is outside, but [%s, %s] is inside the service area: '
+                                            'are longitude and latitude swapped?', r.lon, r.lat, r.lat, r.lon)
+                WHEN r.why = '{UNROUTED}' THEN format('[%s, %s] is outside every jurisdiction', r.lon, r.lat)
+                ELSE r.why_detail END AS detail
+    FROM import_rows r LEFT JOIN categories c ON c.id = r.category_id
+    CROSS JOIN LATERAL (
+        SELECT NOT r.inside AND abs(r.lat) <= 180 AND abs(r.lon) <= 90 AND EXISTS (
+            SELECT 1 FROM jurisdiction_parts p WHERE ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(r.lat, r.lon), 4326))
+        ) AS swapped) sw
+    WHERE r.why = '{UNROUTED}' OR (r.why = '{files.BAD_COORDINATES}' AND r.lon IS NOT NULL)
+) e
+WHERE r.line = e.line"""
+
+
+def _classify(s: Session, opts: ImportOptions, summary: ImportSummary) -> None:
+    check_keys = s.execute(text("SELECT EXISTS (SELECT 1 FROM import_keys WHERE source = :s)"),
+                           {"s": opts.source}).scalar()
+    s.execute(text(_CLASSIFY), {"source": opts.source, "check_keys": check_keys, "batch_size": opts.batch_size})
+    s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
+    s.execute(text(_EXPLAIN))
+    s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))
+    for why, n in s.execute(text("SELECT why, count(*) FROM import_rows GROUP BY 1")):
+        summary.read += n
+        if why == SKIPPED:
+            summary.skipped = n
+        elif why is not None:
+            summary.refused[why] = n
+
+
+def _write_refused(s: Session, header: list[str] | None, target: Path) -> None:
+    raw = s.connection().connection.driver_connection
+    if header is not None:
+        names = [*header, "refused_line", "refused_reason", "refused_detail"]
+        cols = sql.SQL(", ").join([*(sql.SQL("s.raw->>{}").format(sql.Literal(h)) for h in header),
+                                   sql.SQL("r.line, r.why, r.why_detail")])
+    else:
+        names = ["refused_record", "refused_reason", "refused_detail", "record"]
+        cols = sql.SQL("r.line, r.why, r.why_detail, s.raw::text")
+    query = sql.SQL("COPY (SELECT {} FROM import_rows r JOIN import_stage s ON s.line = r.line "
+                    "WHERE r.why IS NOT NULL AND r.why <> {} ORDER BY r.line) "
+                    "TO STDOUT WITH (FORMAT csv)").format(cols, sql.Literal(SKIPPED))
+    try:
+        with target.open("wb") as out, raw.cursor() as cur:
+            head = io.StringIO()
+            csv.writer(head, lineterminator="\n").writerow(names)
+            out.write(head.getvalue().encode())
+            with cur.copy(query) as copy:
+                for data in copy:
+                    out.write(data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the refused rows to {target}: {exc.strerror or exc}") from exc
+
+

@@ -1,0 +1,343 @@
+"""Bulk import: a messy CSV counted exactly, refused rows written with their reasons, dedup with
+historic dates, atomic batches, dry runs, idempotent re-runs, GeoJSON and Open311 JSON, rollups."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from geo311 import imports
+from geo311.cli import Runtime, app
+from geo311.errors import Conflict, InvalidInput
+from geo311.heatmaps import rollup_drift
+from geo311.imports import ImportOptions, import_file
+from geo311.intake import NewSubmission, submit
+from geo311.json_stream import JsonReader
+from tests.test_intake import GRESHAM, HOSFORD, ST_JOHNS, offset
+
+ZERO_DRIFT = dict.fromkeys(("heat_cells", "heat_cells_daily", "stats_daily", "district_stats_daily"), 0)
+COLUMNS = {"id": "Unique Key", "created_at": "Created Date", "closed_at": "Closed Date",
+           "category": "Complaint Type", "description": "Descriptor", "status": "Status",
+           "lon": "Longitude", "lat": "Latitude", "address": "Incident Address"}
+CATEGORIES = {"Encampment": "campsite", "Graffiti": "graffiti", "Pothole": "pothole",
+              "Campsite Cleanup": "campsite_cleanup"}
+GRAFFITI_SPOT = offset(HOSFORD, east_m=600)
+
+
+def _pt(point) -> str:
+    return f"{point[0]:.7f},{point[1]:.7f}"
+
+
+def messy_csv() -> bytes:
+    """A CSV the way old systems export them: a BOM, CRLF, a quoted newline, blank lines, and
+    every kind of bad row. Line numbers are in the comments."""
+    a5 = offset(HOSFORD, east_m=5)
+    lines = [
+        "Unique Key,Created Date,Closed Date,Complaint Type,Descriptor,Status,Longitude,Latitude,Incident Address",
+        f"1001,2024-03-01T10:00:00Z,,Encampment,Two tents,Open,{_pt(HOSFORD)},SE Water Ave",            # 2: new A
+        f"1002,2024-03-02T10:00:00Z,2024-03-05T12:00:00Z,Encampment,\"Tent, by the path\",Closed,"
+        f"{_pt(ST_JOHNS)},",                                                                             # 3: new B
+        "",                                                                                              # 4
+        f"1003,2024-03-03 09:00:00,,Graffiti,\"tag on the\nwall\",Open,{_pt(offset(HOSFORD, east_m=300))},",  # 5-6: C
+        "1004,2024-03-04T10:00:00Z,,Pothole,,Open,abc,45.51,",                                          # 7 bad coords
+        f"1005,2024-03-04T10:00:00Z,,Pothole,,Open,{HOSFORD[1]},{HOSFORD[0]},",                          # 8 swapped
+        f"1006,2024-03-04T10:00:00Z,,Unicorn sighting,,Open,{_pt(HOSFORD)},",                            # 9 unmapped
+        f"1007,not a date,,Pothole,,Open,{_pt(HOSFORD)},",                                               # 10 bad date
+        f"1008,2024-03-04T10:00:00Z,,,,Open,{_pt(HOSFORD)},",                                            # 11 no category
+        f"1001,2024-03-01T10:00:00Z,,Encampment,Two tents,Open,{_pt(HOSFORD)},SE Water Ave",            # 12 duplicate
+        f"1009,2024-03-05T10:00:00Z,,Encampment,still there,Open,{_pt(a5)},",                            # 13 joins A
+        "1010,2024-03-05T10:00:00Z,,Pothole,,Open,-121.0,44.0,",                                         # 14 outside
+        f"1011,2024-03-05T10:00:00Z,,Campsite Cleanup,,Open,{_pt(GRESHAM)},",                            # 15 not served
+        f"1012,2024-03-10T10:00:00Z,,Encampment,back again,Open,{_pt(offset(ST_JOHNS, east_m=3))},",     # 16 new D
+        f"1013,2024-05-01T10:00:00Z,,Encampment,months later,Open,{_pt(offset(HOSFORD, east_m=10))},",   # 17 new E
+        f"1014,2024-03-12T10:00:00Z,,Graffiti,more paint,Open,{_pt(offset(GRAFFITI_SPOT, north_m=2))},",  # 18 joins X
+        f"1015,2024-03-12T10:00:00Z,2024-03-01T00:00:00Z,Pothole,,Closed,{_pt(HOSFORD)},",               # 19 bad date
+        f"1016,2024-03-12T10:00:00Z,,Pothole,,Frobnicated,{_pt(HOSFORD)},",                              # 20 status
+        "",
+        "",
+    ]
+    return "\ufeff".encode() + "\r\n".join(lines).encode()
+
+
+EXPECTED_REFUSED = {"bad or missing coordinates": 1, "coordinates swapped (lat/lon)": 1, "unmapped category": 1,
+                    "bad date": 2, "category missing": 1, "duplicate within the file": 1,
+                    "outside every jurisdiction": 1, "category not served there": 1, "unknown status": 1}
+
+
+@pytest.fixture
+def messy(tmp_path):
+    path = tmp_path / "service_requests.csv"
+    path.write_bytes(messy_csv())
+    return path
+
+
+@pytest.fixture
+def existing_graffiti(session):
+    """A report that was there before the import, open since 2024-03-10."""
+    return submit(session, NewSubmission(*GRAFFITI_SPOT, "graffiti", {"t": 1},
+                                         at=datetime(2024, 3, 10, tzinfo=UTC))).report_id
+
+
+def opts(**kw) -> ImportOptions:
+    base = {"format": "csv", "source": "legacy", "columns": COLUMNS, "category_map": CATEGORIES, "dedup": True}
+    return ImportOptions(**(base | kw))
+
+
+def counts(session) -> tuple:
+    return session.execute(text(
+        "SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM submissions), "
+        "(SELECT count(*) FROM report_events), (SELECT count(*) FROM report_districts), "
+        "(SELECT count(*) FROM import_keys), (SELECT count(*) FROM import_runs)")).one()
+
+
+def imported(session, source="legacy"):
+    return {r.source_id: r for r in session.execute(text(
+        "SELECT r.*, c.code, ST_X(r.location) AS lon, ST_Y(r.location) AS lat FROM reports r "
+        "JOIN categories c ON c.id = r.category_id WHERE r.source = :s"), {"s": source})}
+
+
+def test_messy_csv_is_counted_exactly(session, messy, existing_graffiti, tmp_path):
+    refused_path = tmp_path / "refused.csv"
+    s = import_file(session, messy, opts(refused_path=refused_path))
+    assert (s.read, s.imported, s.merged, s.merged_existing, s.skipped) == (17, 5, 2, 1, 0)
+    assert dict(s.refused) == EXPECTED_REFUSED
+    assert s.read == s.imported + s.merged + s.skipped + s.refused_total and s.blank == 2
+
+    reports = imported(session)
+    assert set(reports) == {"1001", "1002", "1003", "1012", "1013"}
+    a, b = reports["1001"], reports["1002"]
+    assert a.submission_count == 2 and a.priority == 4 and a.status == "open" and a.closed_at is None
+    assert a.created_at == datetime(2024, 3, 1, 10, tzinfo=UTC) and a.updated_at == datetime(2024, 3, 5, 10, tzinfo=UTC)
+    assert a.address == "SE Water Ave" and a.agency.startswith("Impact Reduction")
+    # closed history stays closed, with its own closing date; D does not join B, closed by then
+    assert b.status == "resolved" and b.closed_at == datetime(2024, 3, 5, 12, tzinfo=UTC)
+    assert reports["1012"].submission_count == 1
+    assert reports["1013"].submission_count == 1  # A's window (28 days) was over
+    assert reports["1003"].description == "tag on the\nwall"
+    assert reports["1003"].created_at == datetime(2024, 3, 3, 9, tzinfo=UTC)  # no offset: UTC
+    x = session.execute(text("SELECT submission_count FROM reports WHERE id = :id"),
+                        {"id": existing_graffiti}).scalar()
+    assert x == 2
+    subs = session.execute(text(
+        "SELECT s.channel, s.reply_status, s.received_at, s.raw->>'Unique Key' AS key, round(s.distance_m) AS d "
+        "FROM submissions s JOIN reports r ON r.id = s.report_id WHERE s.channel = 'import' ORDER BY key")).all()
+    assert [(r.key, r.reply_status) for r in subs] == [
+        ("1001", 201), ("1002", 201), ("1003", 201), ("1009", 200), ("1012", 201), ("1013", 201), ("1014", 200)]
+    assert {r.key: r.d for r in subs}["1009"] == 5
+    events = session.execute(text(
+        "SELECT kind, from_status, to_status, at, note FROM report_events WHERE report_id = :id ORDER BY at, id"),
+        {"id": b.id}).all()
+    assert [(e.kind, e.from_status, e.to_status) for e in events] == [("created", None, "open"),
+                                                                      ("status", "open", "resolved")]
+    assert events[1].at == b.closed_at and events[1].note == "status in legacy: Closed"
+    assert session.execute(text("SELECT count(*) FROM report_districts rd JOIN reports r ON r.id = rd.report_id "
+                                "WHERE r.source = 'legacy'")).scalar() == 5 * 3
+    assert rollup_drift(session) == ZERO_DRIFT
+
+    with refused_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["refused_line"], r["refused_reason"]) for r in rows] == [
+        ("7", "bad or missing coordinates"), ("8", "coordinates swapped (lat/lon)"), ("9", "unmapped category"),
+        ("10", "bad date"), ("11", "category missing"), ("12", "duplicate within the file"),
+        ("14", "outside every jurisdiction"), ("15", "category not served there"), ("19", "bad date"),
+        ("20", "unknown status")]
+    assert rows[0]["Longitude"] == "abc" and rows[0]["Unique Key"] == "1004"
+    assert "did you" not in rows[1]["refused_detail"] and "swapped" in rows[1]["refused_detail"]
+    assert "'Unicorn sighting'" in rows[2]["refused_detail"]
+    assert "line 2" in rows[5]["refused_detail"]
+    assert "Multnomah County" in rows[7]["refused_detail"] and "campsite_cleanup" in rows[7]["refused_detail"]
+    run = session.execute(text("SELECT * FROM import_runs ORDER BY id DESC LIMIT 1")).one()
+    assert (run.status, run.read, run.imported, run.merged, run.refused) == ("done", 17, 5, 2, 10)
+    assert run.refused_reasons == EXPECTED_REFUSED
+
+
+def test_without_dedup_every_good_row_is_a_report(session, messy, existing_graffiti):
+    s = import_file(session, messy, opts(dedup=False))
+    assert (s.imported, s.merged, s.refused_total) == (7, 0, 10)
+    assert session.execute(text("SELECT submission_count FROM reports WHERE id = :id"),
+                           {"id": existing_graffiti}).scalar() == 1
+    assert rollup_drift(session) == ZERO_DRIFT
+
+
+def test_dry_run_writes_nothing(session, messy, existing_graffiti, tmp_path):
+    before = counts(session)
+    dry = import_file(session, messy, opts(dry_run=True))
+    assert dry.dry_run and (dry.imported, dry.merged, dry.merged_existing, dict(dry.refused)) == (
+        5, 2, 1, EXPECTED_REFUSED)
+    assert counts(session) == before
+    assert not (tmp_path / "service_requests.refused.csv").exists()  # no file unless --refused names one
+    real = import_file(session, messy, opts())
+    assert (real.imported, real.merged, real.refused) == (dry.imported, dry.merged, dry.refused)
+
+
+def test_rerun_imports_nothing_twice(session, messy, existing_graffiti):
+    first = import_file(session, messy, opts())
+    after_first = counts(session)
+    again = import_file(session, messy, opts())
+    assert (again.read, again.imported, again.merged, again.skipped) == (17, 0, 0, first.imported + first.merged)
+    assert dict(again.refused) == EXPECTED_REFUSED
+    assert counts(session)[:5] == after_first[:5]
+    other = import_file(session, messy, opts(source="another system"))  # another source is other records
+    assert other.imported + other.merged == 7
+
+
+def test_batches_are_atomic(session, messy, existing_graffiti, monkeypatch):
+    def fail_second(batch: int) -> None:
+        if batch == 1:
+            raise RuntimeError("disk full, say")
+
+    monkeypatch.setattr(imports, "batch_done", fail_second)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_file(session, messy, opts(batch_size=3))
+    # batch 0: the three oldest good rows (1001, 1002, 1003), whole; nothing of batch 1 (1009 ...)
+    keys = session.execute(text("SELECT key FROM import_keys WHERE source = 'legacy' ORDER BY key")).scalars().all()
+    assert keys == ["1001", "1002", "1003"]
+    assert set(imported(session)) == {"1001", "1002", "1003"}
+    assert session.execute(text("SELECT count(*) FROM submissions WHERE channel = 'import'")).scalar() == 3
+    assert session.execute(text("SELECT count(*) FROM report_events WHERE actor = 'import:legacy'")).scalar() == 4
+    assert session.execute(text("SELECT submission_count FROM reports WHERE source_id = '1001'")).scalar() == 1
+    run = session.execute(text("SELECT status, read, imported, refused, error FROM import_runs "
+                               "ORDER BY id DESC LIMIT 1")).one()
+    assert (run.status, run.read, run.imported, run.refused) == ("failed", 17, 3, 10) and "disk full" in run.error
+    assert rollup_drift(session) == ZERO_DRIFT
+
+    monkeypatch.setattr(imports, "batch_done", lambda batch: None)
+    rest = import_file(session, messy, opts(batch_size=3))
+    assert (rest.skipped, rest.imported, rest.merged) == (3, 2, 2)  # 1009 joins A across batches
+    assert imported(session)["1001"].submission_count == 2
+    assert rollup_drift(session) == ZERO_DRIFT
+
+
+def test_usage_errors_store_nothing(session, messy, tmp_path):
+    before = counts(session)
+    with pytest.raises(InvalidInput, match="lacks lon \\(column 'X'\\).*its columns: Unique Key"):
+        import_file(session, messy, opts(columns=COLUMNS | {"lon": "X"}))
+    with pytest.raises(InvalidInput, match="not active geo311 categories"):
+        import_file(session, messy, opts(category_map={"Pothole": "potholes"}))
+    with pytest.raises(InvalidInput, match="fallback-category"):
+        import_file(session, messy, opts(fallback_category="nope"))
+    with pytest.raises(InvalidInput, match="no such file"):
+        import_file(session, tmp_path / "missing.csv", opts())
+    assert counts(session) == before
+
+
+def test_fallback_category_and_date_format(session, tmp_path):
+    path = tmp_path / "nyc.csv.gz"
+    body = ("Unique Key,Created Date,Complaint Type,Longitude,Latitude,Status\n"
+            f"1,03/01/2024 02:30:00 PM,Noise,{_pt(HOSFORD)},Open\n"
+            f"2,03/02/2024 09:00:00 AM,Graffiti,{_pt(offset(HOSFORD, north_m=400))},In Progress\n"
+            f"3,2024-03-02,Graffiti,{_pt(offset(HOSFORD, north_m=800))},Open\n")
+    path.write_bytes(gzip.compress(body.encode()))
+    s = import_file(session, path, ImportOptions(
+        format="csv", source="nyc", columns={k: v for k, v in COLUMNS.items() if k in (
+            "id", "created_at", "category", "lon", "lat", "status")},
+        category_map={"Graffiti": "graffiti"}, fallback_category="illegal_dumping",
+        date_format="%m/%d/%Y %I:%M:%S %p", timezone="America/Los_Angeles"))
+    assert (s.imported, dict(s.refused)) == (2, {"bad date": 1})
+    got = imported(session, "nyc")
+    assert got["1"].code == "illegal_dumping" and got["1"].created_at == datetime(2024, 3, 1, 22, 30, tzinfo=UTC)
+    assert got["2"].status == "in_progress"
+
+
+def feature(point, props, geometry_type="Point"):
+    geometry = {"type": geometry_type, "coordinates": list(point)} if point is not None else None
+    return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def test_geojson_collection_and_sequence(session, tmp_path):
+    features = [
+        feature(HOSFORD, {"id": "g1", "category": "campsite", "created_at": "2024-04-01T08:00:00-07:00",
+                          "status": "resolved", "closed_at": "2024-04-03T08:00:00Z", "description": "tents"}),
+        feature(offset(HOSFORD, north_m=2000), {"id": "g2", "category": "graffiti", "created_at": "2024-04-02T08:00:00Z"}),
+        feature(None, {"id": "g3", "category": "graffiti", "created_at": "2024-04-02T08:00:00Z"}),
+        feature([[0, 0], [1, 1]], {"id": "g4", "category": "graffiti", "created_at": "2024-04-02T08:00:00Z"},
+                "LineString"),
+    ]
+    path = tmp_path / "history.geojson.gz"
+    path.write_bytes(gzip.compress(json.dumps({"type": "FeatureCollection", "name": "old system",
+                                               "features": features, "crs": None}).encode()))
+    s = import_file(session, path, ImportOptions(format="geojson", source="gj", refused_path=tmp_path / "r.csv"))
+    assert (s.read, s.imported, dict(s.refused)) == (4, 2, {"bad or missing coordinates": 2})
+    got = imported(session, "gj")
+    assert got["g1"].status == "resolved" and got["g1"].created_at == datetime(2024, 4, 1, 15, tzinfo=UTC)
+    assert got["g1"].closed_at == datetime(2024, 4, 3, 8, tzinfo=UTC)
+    assert got["g2"].status == "open" and abs(got["g2"].lat - offset(HOSFORD, north_m=2000)[1]) < 1e-9
+    refused = list(csv.DictReader((tmp_path / "r.csv").open(newline="")))
+    assert [(r["refused_record"], r["refused_detail"]) for r in refused] == [
+        ("3", "no geometry"), ("4", "geometry is a LineString, not a Point")]
+    assert json.loads(refused[0]["record"])["properties"]["id"] == "g3"
+
+    seq = tmp_path / "more.geojsons"
+    seq.write_text("".join("\x1e" + json.dumps(f) + "\n" for f in features[:2]))
+    s2 = import_file(session, seq, ImportOptions(format="geojson", source="gj"))
+    assert (s2.read, s2.skipped, s2.imported) == (2, 2, 0)
+
+
+def test_open311_json_from_get_requests(session, tmp_path):
+    from geo311.status import change_status
+
+    ids = [submit(session, NewSubmission(*offset(HOSFORD, east_m=500 * i), "graffiti", {"i": i}, description=f"n{i}",
+                                         address=f"{i} SE Water Ave")).report_id for i in range(3)]
+    change_status(session, ids[1], "resolved", actor="t")
+    change_status(session, ids[2], "not_actionable", actor="t")
+    from geo311.open311 import queries, wire
+
+    rows, _ = queries.find_requests(session, queries.RequestFilter(ids=ids))
+    path = tmp_path / "requests.json"
+    path.write_bytes(json.dumps([wire.service_request(r) for r in rows]).encode())
+    s = import_file(session, path, ImportOptions(format="open311-json", source="open311"))
+    assert (s.read, s.imported, s.refused_total) == (3, 3, 0)
+    got = imported(session, "open311")
+    statuses = {int(k): v.status for k, v in got.items()}
+    assert statuses == {ids[0]: "open", ids[1]: "resolved", ids[2]: "not_actionable"}
+    assert got[str(ids[1])].closed_at is not None and got[str(ids[0])].address == "0 SE Water Ave"
+    assert rollup_drift(session) == ZERO_DRIFT
+
+
+def test_a_second_import_of_the_source_waits(session, messy, engine):
+    from geo311.imports import _lock_key
+
+    with engine.connect() as other:
+        assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key("legacy")}).scalar()
+        try:
+            with pytest.raises(Conflict, match="another import of source 'legacy'"):
+                import_file(session, messy, opts())
+        finally:
+            other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key("legacy")})
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+def test_json_stream_reader(chunk):
+    doc = '{"name": "x", "features": [{"a": 1}, {"b": [1, 2, {"c": "]}"}]}], "bbox": [1, 2, 3, 4]}'
+    reader = JsonReader(io.StringIO(doc), chunk=chunk)
+    assert list(reader.records()) == [{"a": 1}, {"b": [1, 2, {"c": "]}"}]}]
+    seq = '\x1e{"type": "Feature", "id": 1}\n\x1e{"type": "Feature", "id": 22}\n'
+    assert [f["id"] for f in JsonReader(io.StringIO(seq), chunk=chunk).records()] == [1, 22]
+    assert list(JsonReader(io.StringIO("[1, 2.5, 30]"), chunk=chunk).records()) == [1, 2.5, 30]
+    with pytest.raises(InvalidInput):
+        list(JsonReader(io.StringIO('{"features": [{"a": 1}'), chunk=chunk).records())
+
+
+def test_cli_import(settings, session_factory, messy, tmp_path, existing_graffiti):
+    cats = tmp_path / "categories.yaml"
+    cats.write_text("".join(f"{k}: {v}\n" for k, v in CATEGORIES.items()))
+    args = ["import", str(messy), *[a for f, c in COLUMNS.items() for a in ("--map", f"{f}={c}")],
+            "--categories", str(cats), "--source", "legacy", "--dedup", "--batch-size", "2"]
+    runner = CliRunner()
+    result = runner.invoke(app, args, obj=Runtime(settings, session_factory=session_factory))
+    assert result.exit_code == 0, result.output
+    assert "read 17, imported 5 new reports, merged 2 (1 into reports that were there before)" in result.output
+    assert "refused 2: bad date" in result.output and "blank lines ignored: 2" in result.output
+    assert (tmp_path / "service_requests.refused.csv").exists()
+    again = runner.invoke(app, [*args, "--dry-run"], obj=Runtime(settings, session_factory=session_factory))
+    assert "dry run, nothing stored: would import 0 new reports, merged 0, skipped 7 already imported" in again.output
+    bad = runner.invoke(app, ["import", str(messy), "--source", "x"],
+                        obj=Runtime(settings, session_factory=session_factory))
+    assert bad.exit_code == 1 and "lacks lon (column 'lon')" in bad.output and "Traceback" not in bad.output
