@@ -25,7 +25,7 @@ LOGIN_PAGE = """\
 <header class="g311-topbar"><a href="/">Report a problem</a></header>
 <main class="g311-report">
   <h1>Staff sign-in</h1>
-  <p>Crews, managers and administrators sign in with their geo311 API key.</p>
+  <p>Agents, crews, managers and administrators sign in with their geo311 API key.</p>
   {% if error %}<p class="g311-error" role="alert" id="g311-login-error">{{ error }}</p>{% endif %}
   <form method="post" action="/login" id="g311-login">
     <input type="hidden" name="next" value="{{ next }}">

@@ -17,7 +17,7 @@ from geo311.map_assets import page_headers
 from geo311.staff_pages import login_page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-HOME = {"crew": "/crew", "manager": "/manager", "admin": "/manager"}
+HOME = {"agent": "/agent", "crew": "/crew", "manager": "/manager", "admin": "/manager"}
 
 
 def safe_next(value: str | None, default: str = "/crew") -> str:
