@@ -69,7 +69,7 @@ def parse_point(value: str) -> tuple[float, float]:
 
 
 def crew_id_of(session: Session, crew: int | str) -> int:
-    if isinstance(crew, int) or (isinstance(crew, str) and crew.isdigit()):
+    if isinstance(crew, int) or (isinstance(crew, str) and crew.isascii() and crew.isdigit()):
         row = session.execute(text("SELECT id FROM crews WHERE id = :id"), {"id": int(crew)}).scalar()
     else:
         row = session.execute(text("SELECT id FROM crews WHERE lower(name) = lower(:n)"), {"n": crew}).scalar()

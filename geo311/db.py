@@ -32,12 +32,17 @@ def database_url(settings: Settings) -> str:
 
 
 def make_engine(settings: Settings, url: str | None = None) -> Engine:
+    options = "-c timezone=UTC"
+    if settings.db_statement_timeout_ms:
+        options += f" -c statement_timeout={settings.db_statement_timeout_ms}"
     return create_engine(
         url or database_url(settings),
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
+        pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10, "application_name": "geo311", "options": "-c timezone=UTC"},
+        connect_args={"connect_timeout": settings.db_connect_timeout, "application_name": "geo311",
+                      "options": options},
     )
 
 

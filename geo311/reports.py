@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from geo311.errors import InvalidInput, NotFound
 from geo311.intake import active_category, check_point
 from geo311.models import OPEN_STATUSES, STATUSES
+from geo311.photos import photos_sql
 
 MAX_PAGE = 1000
 MAX_POINTS = 50_000
@@ -37,6 +38,7 @@ _FEATURE = (
     f"'districts', {_DISTRICTS}, 'submission_count', r.submission_count, "
     "'near_boundary', r.near_boundary, 'description', r.description, 'address', r.address, "
     "'matched_address', r.matched_address, "
+    f"'photos', {photos_sql('r')}, "
     "'created_at', r.created_at, 'updated_at', r.updated_at{extra}))")
 
 _FROM = ("FROM reports r JOIN categories c ON c.id = r.category_id "
@@ -50,6 +52,13 @@ def feature_sql(extra: str = "") -> str:
 
 
 # ----- parsing query parameters -----------------------------------------------------------
+def utc(moment: datetime) -> datetime:
+    """A time in UTC (naive ones are taken as UTC): PostgreSQL accepts offsets up to 15:59 only, while
+    ISO 8601 allows more, so times travel to the database in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if not value:
         return None
@@ -151,10 +160,10 @@ class ReportFilter:
             params["districts"] = self.district_ids
         if self.since:
             clauses.append("r.created_at >= :since")
-            params["since"] = self.since
+            params["since"] = utc(self.since)
         if self.until:
             clauses.append("r.created_at < :until")
-            params["until"] = self.until
+            params["until"] = utc(self.until)
         return " AND ".join(clauses), params
 
 
@@ -205,7 +214,7 @@ def nearby_reports(session: Session, lon: float, lat: float, category: str,
         "  'features', coalesce(json_agg(f ORDER BY d), '[]'::json))::text FROM ("
         f"  SELECT {feature} AS f, x.d FROM ("
         f"    SELECT r.id, ST_Distance(r.location{geog}, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326){geog}) AS d "
-        "     FROM reports r WHERE r.category_id = :cat AND r.status IN ('open', 'assigned', 'in_progress') "
+        "     FROM reports r WHERE r.category_id + 0 = :cat AND r.status IN ('open', 'assigned', 'in_progress') "
         f"      AND ST_DWithin(r.location{geog}, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326){geog}, :radius) "
         f"    ORDER BY r.location{geog} <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326){geog} LIMIT :limit) x "
         f"  JOIN reports r ON r.id = x.id JOIN categories c ON c.id = r.category_id "

@@ -67,7 +67,9 @@ def database_url(admin_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path_factory.mktemp("data"))
+    # rate limits out of the way (tests/api/test_guards.py tests them with small ones)
+    return Settings(database_url=database_url, data_dir=tmp_path_factory.mktemp("data"),
+                    rate_limit_anonymous="100000/minute", rate_limit_key="100000/minute")
 
 
 @pytest.fixture(scope="session")
@@ -116,10 +118,11 @@ def live_database_url(admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_server_session(live_database_url: str):
+def live_server_session(live_database_url: str, tmp_path_factory: pytest.TempPathFactory):
     from tests.live import start_server, stop_server
 
-    server = start_server(live_database_url)
+    # photos sent to the live server go to a folder of the run, not to the checkout's data folder
+    server = start_server(live_database_url, {"GEO311_PHOTO_DIR": str(tmp_path_factory.mktemp("live-photos"))})
     yield server
     stop_server(server)
 

@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -41,11 +43,15 @@ class LiveServer:
 
 def start_server(database_url: str, extra_env: dict[str, str] | None = None, workers: int = 1) -> LiveServer:
     port = free_port()
-    env = {**os.environ, "GEO311_DATABASE_URL": database_url, "GEO311_LOG_LEVEL": "warning", **(extra_env or {})}
+    env = {**os.environ, "GEO311_DATABASE_URL": database_url, "GEO311_LOG_LEVEL": "warning",
+           "GEO311_RATE_LIMIT_ANONYMOUS": "100000/minute", "GEO311_RATE_LIMIT_KEY": "100000/minute",
+           **(extra_env or {})}
+    # the server's log goes to a file: a pipe nobody reads fills up and stalls the server
+    log = tempfile.NamedTemporaryFile(prefix="geo311-live-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "geo311.api.app:app_from_env", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -56,8 +62,7 @@ def start_server(database_url: str, extra_env: dict[str, str] | None = None, wor
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            out = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"the live server did not start:\n{out}")
+            raise RuntimeError(f"the live server did not start:\n{Path(log.name).read_text()[-3000:]}")
         time.sleep(0.1)
     return LiveServer(url, database_url, process)
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from geo311.contacts import add_note, caller_history, contact_volume, normalize_email, normalize_phone
+from geo311.contacts import (
+    add_note,
+    caller_history,
+    contact_volume,
+    normalize_email,
+    normalize_phone,
+)
 from geo311.errors import InvalidInput, NotFound
 from geo311.intake import NewSubmission, submit
 from geo311.reports import report_events

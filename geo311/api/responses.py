@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 
-class JSONBody(Response):
+class JSONBody(JSONResponse):
     """JSON through orjson; a str or bytes body is taken as already-serialised JSON (built in SQL)."""
 
     media_type = "application/json"
