@@ -58,18 +58,18 @@ GENERATE_SQL = [
               (SELECT max(id) FROM submissions) AS max_submission_id, now() AS generated_at FROM reports r""",
 ]
 
-# put the bench database back as generated: drop what earlier runs submitted (no FK triggers: the
-# unindexed self-reference reports.duplicate_of would make each deleted report scan the table)
+# put the bench database back as generated: drop what earlier runs submitted, with geo311's triggers
+# (rollups) firing as usual. The self-reference reports.duplicate_of has no index, so each deleted
+# report would scan the table for referrers: an index that lives only inside this transaction.
 RESET_SQL = [
-    "SET session_replication_role = replica",
-    "TRUNCATE report_events",
+    "CREATE INDEX bench_reset_duplicate_of ON reports (duplicate_of)",
+    "TRUNCATE report_events",  # the generator makes none
     "DELETE FROM submissions WHERE id > (SELECT max_submission_id FROM bench_meta)",
-    "DELETE FROM report_districts WHERE report_id > (SELECT max_report_id FROM bench_meta)",
-    "DELETE FROM reports WHERE id > (SELECT max_report_id FROM bench_meta)",
+    "DELETE FROM reports WHERE id > (SELECT max_report_id FROM bench_meta)",  # cascades to their districts
     """UPDATE reports r SET submission_count = 1, priority = c.default_priority,
               updated_at = coalesce(r.closed_at, r.created_at)
        FROM categories c WHERE c.id = r.category_id AND r.submission_count > 1""",
-    "SET session_replication_role = origin",
+    "DROP INDEX bench_reset_duplicate_of",
 ]
 
 
@@ -129,7 +129,9 @@ def prepare_database(db: BenchDb, n: int, reuse: bool) -> None:
 
 def reset(db: BenchDb) -> None:
     """Undo what earlier runs submitted, so every run starts from the same generated data."""
-    with db.connect() as conn:
+    with db.connect(autocommit=False) as conn:
         for stmt in RESET_SQL:
             conn.execute(stmt)
+        conn.commit()
+    with db.connect() as conn:
         conn.execute("VACUUM ANALYZE reports, submissions, report_districts, report_events")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -65,6 +66,7 @@ class SubmitResult:
     distance_m: float  # from the submitted point to the report (0 when it created it)
     replayed: bool = False  # the same Idempotency-Key and body as an earlier submission
     submission_id: int | None = None  # the stored submission (None when replayed)
+    feature: Any = None  # what `describe` said of the report, read inside the transaction
 
 
 class Attachments(Protocol):
@@ -88,7 +90,7 @@ _TARGET_NEAREST = f"""
     SELECT r.id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
     FROM reports r, pt, at
     WHERE EXISTS (SELECT 1 FROM route)
-      AND r.category_id = :category_id
+      AND r.category_id + 0 = :category_id  -- "+ 0": no category index; the open-reports GiST finds the few near
       AND r.status IN ('open', 'assigned', 'in_progress')
       AND ST_DWithin(r.location{_GEOG}, pt.g{_GEOG}, :radius)
       AND r.created_at >= at.t - CAST(:window AS interval)
@@ -230,10 +232,12 @@ def locate(session: Session, sub: NewSubmission) -> tuple[NewSubmission, str | N
 
 
 def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 15.0,
-           join_report_id: int | None = None, attachments: Attachments | None = None) -> SubmitResult:
+           join_report_id: int | None = None, attachments: Attachments | None = None,
+           describe: Callable[[Session, int], Any] | None = None) -> SubmitResult:
     """Store one submission: a new report, or joined to the nearest open duplicate (or to
     `join_report_id` when the resident picked the report). One transaction; nothing on refusal.
-    Without a point, the address is geocoded (see locate())."""
+    Without a point, the address is geocoded (see locate()). `describe(session, report_id)` runs
+    inside the transaction, before the commit, for the reply (saving a second connection)."""
     if sub.channel not in CHANNELS:
         raise InvalidInput(f"unknown channel {sub.channel!r}")
     try:
@@ -253,12 +257,14 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
         session.execute(_LOCKS, {"keys": keys})
         prior = session.execute(_PRIOR, {"key": sub.idempotency_key}).first() if sub.idempotency_key else None
         if prior is not None:
+            described = describe(session, prior.report_id) if describe and prior.payload_hash == payload_hash else None
             session.rollback()
             if prior.payload_hash != payload_hash:
                 raise Conflict(f"Idempotency-Key {sub.idempotency_key!r} was already used for a different "
                                f"submission (report {prior.report_id}); send a new key for a new submission",
                                code="idempotency_conflict")
-            return SubmitResult(prior.report_id, prior.reply_status == 201, prior.distance_m, replayed=True)
+            return SubmitResult(prior.report_id, prior.reply_status == 201, prior.distance_m, replayed=True,
+                                feature=described)
         statement = _SUBMIT_CHOSEN if join_report_id is not None else _SUBMIT_NEAREST
         row = session.execute(statement, {
             "lon": sub.lon, "lat": sub.lat, "at": sub.at, "category_id": category.id,
@@ -278,13 +284,15 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             _refuse_outside(session, sub.lon, sub.lat, category)
         if attachments is not None:
             attachments.store_for(session, row.submission_id)
+        described = describe(session, row.report_id) if describe else None
         session.commit()
     except BaseException:
         if attachments is not None:
             attachments.discard()  # before the rollback: still under the locks
         session.rollback()
         raise
-    return SubmitResult(row.report_id, row.created, row.distance_m or 0.0, submission_id=row.submission_id)
+    return SubmitResult(row.report_id, row.created, row.distance_m or 0.0, submission_id=row.submission_id,
+                        feature=described)
 
 
 def _refuse_join(session: Session, report_id: int, category) -> None:

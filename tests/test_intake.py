@@ -307,3 +307,26 @@ def test_matching_uses_the_subdivided_parts_indexes(session):
                  "e.geom::geography(LineString,4326), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography(Point,4326), 15)",
                  {"lon": HOSFORD[0], "lat": HOSFORD[1]})
     assert "ix_jurisdiction_edges_geog" in plan, plan
+
+
+def test_dedup_keeps_the_geography_index_under_a_generic_plan(session):
+    """psycopg prepares a statement after 5 runs and PostgreSQL may then use a generic plan: that plan
+    too must find duplicates by place, through the open-reports GiST (intake writes
+    `category_id + 0` so that no category index competes; bench/intake.py showed one did at 1M)."""
+    session.execute(text(
+        "INSERT INTO reports (category_id, location, priority, jurisdiction_id, agency) "
+        "SELECT c.id, ST_SetSRID(ST_MakePoint(-122.7 + random() * 0.2, 45.45 + random() * 0.1), 4326), 3, j.id, 'x' "
+        "FROM categories c, jurisdictions j, generate_series(1, 5000) WHERE c.code = 'campsite' AND j.rank = 30"))
+    session.execute(text("ANALYZE reports"))
+    from geo311.intake import _TARGET_NEAREST
+
+    body = ("WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g), at AS (SELECT now() AS t), "
+            "route AS (SELECT 1) " + _TARGET_NEAREST.replace(":category_id", "$3").replace(":radius", "$4")
+            .replace("CAST(:window AS interval)", "$5::interval"))
+    session.execute(text("PREPARE dedup_probe(float8, float8, int, float8, interval) AS " + body.replace(":", "\\:")))
+    session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+    cat = session.execute(text("SELECT id FROM categories WHERE code = 'campsite'")).scalar()
+    plan = "\n".join(session.execute(text(
+        f"EXPLAIN EXECUTE dedup_probe({HOSFORD[0]}, {HOSFORD[1]}, {cat}, 50, '28 days')")).scalars())
+    session.execute(text("DEALLOCATE dedup_probe"))
+    assert "ix_reports_open_geog" in plan and "ix_reports_category_id_status" not in plan, plan

@@ -75,7 +75,7 @@ def _to_submission(feature: ReportFeatureIn, channel: str, key: str | None, prin
 
 
 def _reply(session: Session, result: intake.SubmitResult) -> GeoJSONResponse:
-    feature = get_report_feature(session, result.report_id)
+    feature = result.feature or get_report_feature(session, result.report_id)
     feature["properties"]["merged"] = not result.created
     if not result.created:
         feature["properties"]["distance_m"] = round(result.distance_m, 1)
@@ -85,28 +85,38 @@ def _reply(session: Session, result: intake.SubmitResult) -> GeoJSONResponse:
     return GeoJSONResponse(feature, status_code=201 if result.created else 200, headers=headers)
 
 
+#: the same routes also take multipart/form-data with photos (served by api/photos.py)
+WITH_PHOTOS: dict[str, Any] = {"requestBody": {"content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["feature"], "properties": {
+        "feature": {"type": "string", "description": "the GeoJSON Feature, as JSON text"},
+        "photos": {"type": "array", "maxItems": 3, "items": {"type": "string", "format": "binary"},
+                   "description": "up to 3 JPEG, PNG, WebP or HEIC images (413 too large or too many pixels, "
+                                  "415 not such an image, 422 damaged); public copies carry no EXIF data"}}}}}}}
+
+
 @router.post("/reports", summary="Report a problem at a point",
              responses={201: {**_FEATURE_REPLY, "description": "a new report"},
                         200: {**_FEATURE_REPLY, "description": "joined an open report of the same thing nearby"},
                         **_ERRORS},
-             status_code=201, response_class=GeoJSONResponse)
+             status_code=201, response_class=GeoJSONResponse, openapi_extra=WITH_PHOTOS)
 def create_report(feature: ReportFeatureIn, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
                   idempotency_key: IdempotencyKey = None, channel: Channel = "api") -> GeoJSONResponse:
     _may_submit(principal, settings, channel)
     result = intake.submit(session, _to_submission(feature, channel, idempotency_key, principal),
-                           boundary_margin_m=settings.boundary_margin_m)
+                           boundary_margin_m=settings.boundary_margin_m, describe=get_report_feature)
     return _reply(session, result)
 
 
 @router.post("/reports/{report_id}/submissions", summary="Add your submission to a report you recognise",
              responses={200: _FEATURE_REPLY, 404: {"model": ErrorReply}, **_ERRORS},
-             response_class=GeoJSONResponse)
+             response_class=GeoJSONResponse, openapi_extra=WITH_PHOTOS)
 def join_report(report_id: Annotated[int, Path(ge=1)], feature: ReportFeatureIn, session: SessionDep,
                 settings: SettingsDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None,
                 channel: Channel = "api") -> GeoJSONResponse:
     _may_submit(principal, settings, channel)
     result = intake.submit(session, _to_submission(feature, channel, idempotency_key, principal),
-                           boundary_margin_m=settings.boundary_margin_m, join_report_id=report_id)
+                           boundary_margin_m=settings.boundary_margin_m, join_report_id=report_id,
+                           describe=get_report_feature)
     return _reply(session, result)
 
 
