@@ -207,8 +207,12 @@ class Report(Base):
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: a bulk import's source name and the record's id there (unique per source); null for intake
+    source: Mapped[str | None] = mapped_column(String(100))
+    source_id: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
+        UniqueConstraint("source", "source_id"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         CheckConstraint("submission_count >= 1", name="count_positive"),
@@ -220,6 +224,7 @@ class Report(Base):
         Index("ix_reports_category_id_status", "category_id", "status"),
         Index("ix_reports_jurisdiction_id", "jurisdiction_id"),
         Index("ix_reports_crew_id", "crew_id"),
+        Index("ix_reports_duplicate_of", "duplicate_of", postgresql_where=text("duplicate_of IS NOT NULL")),
         # hand-written too: ix_reports_open_priority (priority DESC, created_at, id) WHERE open, for work lists
     )
 
@@ -385,6 +390,83 @@ class AddressPoint(Base):
         Index("ix_addresses_street_id_number", "street_id", "number"),
         Index("ix_addresses_location", "location", postgresql_using="gist"),
     )
+
+
+class ImportRun(Base):
+    """One `geo311 import` of a file: its source, options, state and counts (see imports.py)."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    file: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), server_default="running")
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    started_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read: Mapped[int] = mapped_column(Integer, server_default="0")
+    imported: Mapped[int] = mapped_column(Integer, server_default="0")
+    merged: Mapped[int] = mapped_column(Integer, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    refused: Mapped[int] = mapped_column(Integer, server_default="0")
+    refused_reasons: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("status IN ('running', 'done', 'failed')", name="status_known"),)
+
+
+class ImportKey(Base):
+    """The ledger of imported rows: a source's record id (or the row's hash when the file has no
+    ids) and the report it went to. Re-running a file skips the keys found here. No foreign keys:
+    a ledger row costs one index entry, not row triggers, at a million rows per import."""
+
+    __tablename__ = "import_keys"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    report_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class Photo(Base):
+    """One photo, stored once however many submissions bring it (content-addressed, see photos.py):
+    the original as sent (staff only) and its public copy and thumbnail (no metadata)."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    #: SHA-256 of the original's bytes: its key in the photo store
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the original's type, read from its content (image/jpeg, image/png, image/webp, image/heic)
+    media_type: Mapped[str] = mapped_column(String(40))
+    bytes: Mapped[int] = mapped_column(Integer)
+    #: the public copy (WebP) and the thumbnail (WebP): their keys and sizes in pixels
+    public_sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    thumb_sha256: Mapped[str] = mapped_column(String(64))
+    thumb_width: Mapped[int] = mapped_column(Integer)
+    thumb_height: Mapped[int] = mapped_column(Integer)
+    #: when it was taken, from its EXIF data, when the time zone is known
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$' AND public_sha256 ~ '^[0-9a-f]{64}$' "
+                        "AND thumb_sha256 ~ '^[0-9a-f]{64}$'", name="keys_hex"),
+    )
+
+
+class SubmissionPhoto(Base):
+    """The photos a submission brought, in order. A report's photos are its submissions' photos, so
+    they follow a merge and a close-as-duplicate."""
+
+    __tablename__ = "submission_photos"
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), index=True)
 
 
 from geo311 import rollup_models  # noqa: E402,F401  (the rollup tables join the same metadata)

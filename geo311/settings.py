@@ -69,6 +69,40 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set true behind HTTPS).",
     )
+    photo_dir: Path | None = Field(
+        default=None,
+        description="Folder of the photo store (public copies and staff-only originals). Unset: <data_dir>/photos.",
+    )
+    photo_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest accepted photo file, in bytes.",
+    )
+    photo_max_request_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024,
+        description="Largest accepted upload request (all its photos together), in bytes.",
+    )
+    photo_max_pixels: int = Field(
+        default=50_000_000, ge=10_000, le=89_000_000,  # below Pillow's own bomb warning
+        description="Largest accepted photo in pixels (width x height); bigger ones are refused as decompression bombs.",
+    )
+    rate_limit_anonymous: str = Field(
+        default="30/minute", description="Submissions allowed per client address without a key (N/second|minute|hour).",
+    )
+    rate_limit_key: str = Field(default="300/minute", description="Submissions allowed per API key.")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.",
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed to call the API from browsers (CORS); empty: none.",
+    )
+    metrics_token: str | None = Field(
+        default=None, min_length=16,
+        description="Bearer token for /metrics; unset: /metrics answers loopback clients only.",
+    )
+    db_connect_timeout: int = Field(default=3, ge=1, le=60, description="Seconds to wait for a database connection.")
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=60, description="Seconds a request waits for a pooled connection.")
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="Longest SQL statement in milliseconds (0: none); a request never hangs.",
+    )
     open311_jurisdiction_id: str = Field(
         default="portland.gov", min_length=1, max_length=200,
         description="The jurisdiction_id of the Open311 endpoint: clients may leave it out; any other is a 404.",
@@ -84,6 +118,18 @@ class Settings(BaseSettings):
             if v.startswith(prefix):
                 return "postgresql+psycopg://" + v[len(prefix):]
         return v
+
+    @staticmethod
+    def _items(value: str) -> list[str]:
+        return [v.strip() for v in value.split(",") if v.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return self._items(self.trusted_proxies)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return self._items(self.cors_origins)
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from geo311 import __version__
 from geo311.api import (
+    agent_pages,
     agents,
     catalog,
     crew_pages,
+    exports,
     field,
     geocode,
     login,
@@ -20,10 +23,13 @@ from geo311.api import (
     managers,
     meta,
     pages,
+    photos,
     reports,
 )
-from geo311.api.errors import install_error_handlers
+from geo311.api.errors import document_errors, install_error_handlers
+from geo311.api.guards import RateLimit, RetryReads, SecurityHeaders
 from geo311.api.limits import BodySizeLimit
+from geo311.api.observability import Metrics, Observe, metrics_endpoint
 from geo311.api.responses import JSONBody
 from geo311.db import make_engine, make_sessionmaker
 from geo311.map_assets import MAPS_DIR, STATIC_PREFIX
@@ -51,10 +57,25 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    document_errors(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, uploads=photos.upload_limits(settings))
+    app.add_middleware(RetryReads)
+    app.add_middleware(RateLimit, anonymous=settings.rate_limit_anonymous, keyed=settings.rate_limit_key,
+                       trusted_proxies=settings.trusted_proxy_list, session_secret=settings.session_secret())
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Geo311-Channel"],
+                           expose_headers=["Location", "X-Request-ID", "Retry-After"])
+    app.add_middleware(SecurityHeaders)
+    app.state.metrics = Metrics(engine)
+    app.add_middleware(Observe, metrics=app.state.metrics)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(meta.router)
     app.include_router(catalog.router)
+    app.include_router(photos.uploads)  # before reports: its multipart routes share the JSON routes' paths
+    app.include_router(exports.router)  # before reports: /reports/export is not a report id
     app.include_router(reports.router)
+    app.include_router(photos.router)
     app.include_router(field.router)
     app.include_router(agents.router)
     app.include_router(geocode.router)
@@ -62,6 +83,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(pages.router)
     app.include_router(login.router)
     app.include_router(crew_pages.router)
+    app.include_router(agent_pages.router)
     app.include_router(manager_pages.router)
     open311_router.install(app)  # the /open311/v2/ routes and their error format
     app.mount(STATIC_PREFIX.rstrip("/"), StaticFiles(directory=MAPS_DIR), name="maps")
@@ -69,5 +91,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
 
 def app_from_env() -> FastAPI:
-    """The uvicorn factory used by `geo311 serve`."""
-    return create_app(get_settings())
+    """The uvicorn factory used by `geo311 serve`: JSON logs, then the app."""
+    from geo311.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
