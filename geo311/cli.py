@@ -416,7 +416,13 @@ def _format_of(file: Path, given: str | None) -> str:
 
 
 def _rate_columns():
-    from rich.progress import BarColumn, ProgressColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        ProgressColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.text import Text
 
     class RowsPerSecond(ProgressColumn):
