@@ -7,13 +7,22 @@ RESIDENT_PANEL = """\
 <a class="g311-skip" href="#g311-form">Skip to the report form</a>
 <aside class="g311-panel" id="g311-panel" aria-labelledby="g311-title">
   <h1 id="g311-title">Report a problem</h1>
-  <p class="g311-lede">Click the map to drop a pin, or give the place below. Drag the pin to adjust it.</p>
+  <p class="g311-lede">Click the map to drop a pin, find an address, or give the place below. Drag the pin to adjust it.</p>
   <p id="g311-map-note" class="g311-hint" hidden></p>
   <noscript><p class="g311-error">This page needs JavaScript to send a report.</p></noscript>
   <form id="g311-form" method="post" action="#" autocomplete="on">
     <fieldset id="g311-where">
       <legend>Where</legend>
-      <p id="g311-where-status" class="g311-hint">No pin yet: click the map, enter coordinates, or pick a district.</p>
+      <label for="g311-search">Find an address</label>
+      <div class="g311-search-row">
+        <input id="g311-search" type="search" autocomplete="off" enterkeyhint="search" maxlength="200"
+               placeholder="House number and street" aria-describedby="g311-search-status">
+        <button type="button" id="g311-search-go">Find</button>
+      </div>
+      <p id="g311-search-status" class="g311-hint" role="status" aria-live="polite"></p>
+      <ul id="g311-candidates" class="g311-candidates" aria-label="Addresses that match" hidden></ul>
+      <p id="g311-where-status" class="g311-hint">No pin yet: click the map, find an address, enter coordinates, or pick a district.</p>
+      <p id="g311-nearest" class="g311-hint" aria-live="polite" hidden></p>
       <div class="g311-row">
         <div><label for="g311-lat">Latitude</label>
           <input id="g311-lat" name="lat" type="number" step="any" min="-90" max="90" inputmode="decimal"></div>
@@ -49,6 +58,16 @@ RESIDENT_PANEL = """\
       <textarea id="g311-description" name="description" rows="3"></textarea>
       <label for="g311-address">Address or landmark <span class="g311-opt">(optional)</span></label>
       <input id="g311-address" name="address" type="text" autocomplete="street-address">
+    </fieldset>
+    <fieldset id="g311-photo-box">
+      <legend>Photos <span class="g311-opt">(optional)</span></legend>
+      <label for="g311-photos">Add photos</label>
+      <input type="file" id="g311-photos" multiple accept="image/jpeg,image/png,image/webp,image/heic,image/heif,.heic,.heif" name="photos" aria-describedby="g311-photos-help">
+      <p id="g311-photos-help" class="g311-hint">JPEG, PNG, WebP or HEIC; up to {{ photos.max_count }} photos,
+        {{ photos.max_mb }} each and {{ photos.max_request_mb }} together. A photo taken on the spot can place the pin.
+        Published photos carry no location or camera data.</p>
+      <p id="g311-photos-status" role="status" aria-live="polite"></p>
+      <ul id="g311-photo-list" class="g311-photo-list" aria-label="Photos to send"></ul>
     </fieldset>
     <section id="g311-nearby" aria-labelledby="g311-nearby-title" hidden>
       <h2 id="g311-nearby-title">Is it one of these?</h2>

@@ -88,12 +88,24 @@ def resident_page(
     static_prefix: str = STATIC_PREFIX,
     api_base: str = "/api/v1",
     nearby_radius_m: float = 250,
+    photo_max_bytes: int = 10 * 1024 * 1024,
+    photo_max_request_bytes: int = 25 * 1024 * 1024,
+    photo_max_count: int = 3,
 ) -> str:
     """The resident map `/`: the service area's outline, open reports clustered (loaded by
-    resident.js for the visible area), and the report form with its no-pointer path.
+    resident.js for the visible area), and the report form with its no-pointer paths (an address
+    search, coordinates, a district's centre, a photo's location) and its photos.
 
     `service_area` is boundaries.service_area(): {"bbox": [minlon, minlat, maxlon, maxlat],
-    "outline": FeatureCollection}; `center` is [lon, lat] (default: the bbox's centre)."""
+    "outline": FeatureCollection}; `center` is [lon, lat] (default: the bbox's centre). The photo
+    limits are Settings.photo_max_bytes and photo_max_request_bytes and photos.MAX_PHOTOS: the page
+    checks them before sending (the server checks them again). The address search places the pin
+    without asking by intake's rule (geocoding.clear_best), which the config carries."""
+    from geo311 import geocoding  # the thresholds of clear_best
+
+    def megabytes(n: int) -> str:  # as the server's messages count them: MB of 1,048,576 bytes
+        return f"{n / 1048576:.1f}".removesuffix(".0") + " MB"
+
     area = service_area or {}
     bbox = area.get("bbox")
     if center is None and bbox:
@@ -113,12 +125,18 @@ def resident_page(
     if bbox:
         m.fit_bounds(bbox_bounds(bbox))
     public = [public_category(c) for c in categories]
+    photos = {"max_count": int(photo_max_count), "max_bytes": int(photo_max_bytes),
+              "max_request_bytes": int(photo_max_request_bytes)}
     config = {
         "map": m.get_name(), "reports": cluster.get_name(), "api": api_base.rstrip("/"),
         "report_url": "/reports/", "nearby_radius_m": nearby_radius_m, "categories": public,
+        "photos": photos,
+        "geocode": {"clear_score": geocoding.CLEAR_SCORE, "clear_margin": geocoding.CLEAR_MARGIN,
+                    "lone_score": geocoding.LONE_SCORE, "lone_margin": geocoding.LONE_MARGIN, "limit": 5},
     }
     add_body(m, "geo311_panel", _template("RESIDENT_PANEL").render(
-        groups=_category_groups(public), config_json=script_json(config)))
+        groups=_category_groups(public), config_json=script_json(config),
+        photos={**photos, "max_mb": megabytes(photo_max_bytes), "max_request_mb": megabytes(photo_max_request_bytes)}))
     return finish(m, static_prefix, css=["geo311.css"], js=["resident.js"], body_class="g311-resident")
 
 

@@ -3,8 +3,14 @@
  * The page (geo311/pages.py) holds the form and a JSON config block; folium made the map and an
  * empty marker-cluster layer, whose global variable names the config gives. Every piece of data
  * shown here is put in the DOM as text (textContent / text nodes), never as HTML: Leaflet popups
- * and tooltips get DOM nodes, not strings. The form also works without the map (coordinates, or a
- * district's centre), so a resident need not point at anything.
+ * and tooltips get DOM nodes, not strings. The form also works without the map (an address search,
+ * coordinates, a district's centre, a photo's location), so a resident need not point at anything.
+ *
+ * Photos: chosen with the file input (added to those already chosen), previewed from blob: URLs
+ * (revoked when a photo is removed or sent), checked here against the config's limits (the server
+ * checks again, and judges the type by the content), sent as multipart/form-data with the report.
+ * Addresses: GET /geocode places the pin when one candidate is clearly best (intake's rule, from the
+ * config), else lists the candidates; after a click or a drag, GET /reverse names the nearest one.
  */
 (function () {
   "use strict";
@@ -17,6 +23,10 @@
   var pointsAbort = null, pointsTimer = null, nearbyAbort = null, nearbyTimer = null;
   var pendingKey = null, pendingBody = null;   // Idempotency-Key, kept to retry the same body
   var busy = false, lastPopupClose = 0;
+  var photos = [];                   // {file, url, li, note, locate, alive}, in the order they go
+  var photoSeq = 0;
+  var searchAbort = null, reverseAbort = null;
+  var prefilled = null;              // what the page wrote into the address field (not the resident)
 
   function $(id) { return document.getElementById(id); }
 
@@ -47,6 +57,19 @@
     var d = new Date(iso);
     return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
   }
+  function sentence(text) {
+    var t = String(text || "").trim();
+    if (!t) return "";
+    t = t.charAt(0).toUpperCase() + t.slice(1);
+    return /[.!?]$/.test(t) ? t : t + ".";
+  }
+  function size(bytes) {
+    if (bytes < 1048576) return Math.max(1, Math.round(bytes / 1024)) + " KB";
+    return (bytes / 1048576).toFixed(1).replace(/\.0$/, "") + " MB";
+  }
+  function distance(m) {
+    return m < 1000 ? Math.round(m) + " m" : (m / 1000).toFixed(1) + " km";
+  }
 
   /* ---- talking to the API ---- */
 
@@ -54,7 +77,9 @@
     var opts = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
     if (signal) opts.signal = signal;
     Object.keys(headers || {}).forEach(function (k) { opts.headers[k] = headers[k]; });
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      opts.body = body;                // the browser writes the multipart Content-Type and boundary
+    } else if (body !== undefined) {
       opts.body = JSON.stringify(body);
       opts.headers["Content-Type"] = "application/json";
     }
@@ -92,6 +117,28 @@
 
   /* ---- a report, as text ---- */
 
+  /* A report's photos as thumbnails: only this server's public copies (/photos/...), as images. */
+  function publicPhotos(p) {
+    return (Array.isArray(p.photos) ? p.photos : []).filter(function (ph) {
+      return ph && typeof ph.url === "string" && typeof ph.thumbnail_url === "string" &&
+        ph.url.indexOf("/photos/") === 0 && ph.thumbnail_url.indexOf("/photos/") === 0;
+    });
+  }
+
+  function thumbnails(p, opts) {
+    var list = publicPhotos(p);
+    if (!list.length) return null;
+    opts = opts || {};
+    var ul = el("ul", { class: "g311-thumbs", "aria-label": "Photos of report " + p.id });
+    list.slice(0, opts.max || list.length).forEach(function (ph, i) {
+      var w = Number(ph.thumbnail_width), h = Number(ph.thumbnail_height);
+      var img = el("img", { src: ph.thumbnail_url, alt: "Photo " + (i + 1) + " of report " + p.id, loading: "lazy",
+                            width: w > 0 && h > 0 ? w : null, height: w > 0 && h > 0 ? h : null });
+      ul.appendChild(el("li", {}, [opts.link ? el("a", { href: ph.url }, [img]) : img]));
+    });
+    return ul;
+  }
+
   function reportSummary(p, headingTag) {
     var meta = [words(p.status)];
     if (p.submission_count > 1) meta.push(p.submission_count + " submissions");
@@ -103,6 +150,7 @@
       p.description ? el("p", {}, [p.description]) : null,
       p.address ? el("p", { class: "g311-nearby-meta" }, [p.address]) : null,
       p.created_at ? el("p", { class: "g311-nearby-meta" }, ["Reported " + when(p.created_at)]) : null,
+      thumbnails(p, { max: 3 }),
       el("p", {}, [el("a", { href: reportHref(p.id) }, ["Details and history of report " + p.id])]),
     ]);
   }
@@ -175,7 +223,10 @@
 
   /* ---- the pin ---- */
 
+  /* opts: pan (centre the map on it), keepStatus, source: "map" (a click or a drag), "photo",
+   * "search" (the address search), or none (coordinates, a district's centre). */
   function setPin(lat, lon, opts) {
+    opts = opts || {};
     lat = Number(lat); lon = Number(lon);
     if (!isFinite(lat) || !isFinite(lon) || lat < -90 || lat > 90 || lon < -180 || lon > 180) {
       setStatus("Latitude must be a number from -90 to 90 and longitude from -180 to 180.", true);
@@ -193,16 +244,19 @@
           icon: L.divIcon({ className: "", html: '<div class="g311-pin"></div>', iconSize: [22, 22],
                             iconAnchor: [11, 27], popupAnchor: [0, -27] }),
         }).addTo(map);
-        pin.on("dragend", function () { var ll = pin.getLatLng(); setPin(ll.lat, ll.lng); });
+        pin.on("dragend", function () { var ll = pin.getLatLng(); setPin(ll.lat, ll.lng, { source: "map" }); });
       } else {
         pin.setLatLng([lat, lon]);
       }
       pin.closePopup();
       pin.unbindPopup();
-      if (opts && opts.pan) map.setView([lat, lon], Math.max(map.getZoom(), 16));
+      if (opts.pan) map.setView([lat, lon], Math.max(map.getZoom(), 16));
     }
     $("g311-outcome").textContent = "";
-    if (!opts || !opts.keepStatus) setStatus("");
+    if (!opts.keepStatus) setStatus("");
+    if (opts.source !== "search") clearSearch();
+    if (opts.source === "map" || opts.source === "photo") lookupNearest();
+    else hideNearest();
     scheduleNearby();
     return true;
   }
@@ -213,7 +267,8 @@
     pin = null;
     $("g311-lat").value = "";
     $("g311-lon").value = "";
-    $("g311-where-status").textContent = "No pin yet: click the map, enter coordinates, or pick a district.";
+    $("g311-where-status").textContent = "No pin yet: click the map, find an address, enter coordinates, or pick a district.";
+    hideNearest();
     hideNearby();
   }
 
@@ -221,6 +276,140 @@
     var lat = $("g311-lat").value.trim(), lon = $("g311-lon").value.trim();
     if (lat === "" || lon === "") { setStatus("Enter both latitude and longitude.", true); return; }
     if (setPin(lat, lon, { pan: true, keepStatus: true })) setStatus("Pin placed. You can drag it on the map to adjust.");
+  }
+
+  /* ---- addresses: find one to place the pin; name the nearest one to a pin ---- */
+
+  /* geocoding.clear_best: a good score, well ahead of the next (or of nothing). */
+  function clearBest(list) {
+    if (!list.length) return null;
+    var g = cfg.geocode || {}, top = Number(list[0].score) || 0;
+    var lead = top - (list.length > 1 ? Number(list[1].score) || 0 : 0);
+    if ((top >= g.clear_score && lead >= g.clear_margin) || (top >= g.lone_score && lead >= g.lone_margin)) return list[0];
+    return null;
+  }
+
+  function matchLabel(c) {
+    if (c.match === "exact") return "exact match";
+    if (c.match === "nearest_number") return "nearest house number we know";
+    return "similar address";
+  }
+
+  function searchStatus(text, bad) {
+    var s = $("g311-search-status");
+    s.textContent = text || "";
+    s.className = bad ? "g311-error" : "g311-hint";
+  }
+
+  function hideCandidates() {
+    var box = $("g311-candidates");
+    box.textContent = "";
+    box.hidden = true;
+  }
+
+  function clearSearch() {
+    if (searchAbort) { searchAbort.abort(); searchAbort = null; }
+    searchStatus("");
+    hideCandidates();
+  }
+
+  function findAddress() {
+    var q = $("g311-search").value.trim();
+    clearSearch();
+    if (!q) {
+      searchStatus("Type an address first: a house number and a street.", true);
+      $("g311-search").focus();
+      return;
+    }
+    searchAbort = new AbortController();
+    searchStatus("Looking up " + q + "…");
+    var limit = (cfg.geocode && cfg.geocode.limit) || 5;
+    api("GET", "/geocode?q=" + encodeURIComponent(q) + "&limit=" + limit, undefined, null, searchAbort.signal)
+      .then(function (res) {
+        searchAbort = null;
+        if (!res.ok || !res.data) {
+          searchStatus("The address could not be looked up: " + errorOf(res).message, true);
+          return;
+        }
+        var list = (res.data.candidates || []).filter(function (c) {
+          return c && isFinite(Number(c.lat)) && isFinite(Number(c.lon)) && c.address;
+        });
+        if (!list.length) {
+          searchStatus(sentence(res.data.message || "no address like " + q + " is known here") +
+            " Check the address, or place the pin on the map.", true);
+          return;
+        }
+        var best = clearBest(list);
+        if (best) {
+          useCandidate(best);
+          var others = list.filter(function (c) { return c !== best; });
+          if (others.length) listCandidates(others, "Not this one? Other addresses like it:");
+          return;
+        }
+        searchStatus((list.length === 1 ? "One address might match " + q + ": is it this one?"
+          : list.length + " addresses might match " + q + ": choose one."), false);
+        listCandidates(list, null);
+      }).catch(ignoreAbort);
+  }
+
+  function listCandidates(list, heading) {
+    var box = $("g311-candidates");
+    box.textContent = "";
+    if (heading) box.appendChild(el("li", { class: "g311-candidates-head" }, [heading]));
+    list.forEach(function (c) {
+      var meta = [matchLabel(c)];
+      if (c.postcode) meta.push(String(c.postcode));
+      var b = el("button", { type: "button", class: "g311-candidate" }, [
+        el("span", { class: "g311-candidate-address" }, [String(c.address)]),
+        el("span", { class: "g311-candidate-match" }, [" · " + meta.join(" · ")])]);
+      b.addEventListener("click", function () {
+        useCandidate(c);
+        hideCandidates();
+        ($("g311-category").value ? $("g311-description") : $("g311-category")).focus();
+      });
+      box.appendChild(el("li", {}, [b]));
+    });
+    box.hidden = false;
+  }
+
+  function useCandidate(c) {
+    if (!setPin(c.lat, c.lon, { pan: true, keepStatus: true, source: "search" })) return;
+    var how = c.match === "exact" ? "" : c.match === "nearest_number"
+      ? " (the nearest house number we know" + (c.number_gap ? ", " + c.number_gap + " from the number you typed" : "") + ")"
+      : " (the most similar address we know)";
+    searchStatus("Pin placed at " + c.address + how + ". Drag it to the exact spot if needed.");
+    prefillAddress(String(c.address));
+  }
+
+  /* The address field gets an address only while the resident has not typed one of their own. */
+  function prefillAddress(value) {
+    var field = $("g311-address"), now = field.value.trim();
+    if (now !== "" && field.value !== prefilled) return;
+    field.value = value || "";
+    prefilled = value || null;
+  }
+
+  function hideNearest() {
+    if (reverseAbort) { reverseAbort.abort(); reverseAbort = null; }
+    $("g311-nearest").hidden = true;
+    $("g311-nearest").textContent = "";
+  }
+
+  function lookupNearest() {
+    hideNearest();
+    var at = where;
+    reverseAbort = new AbortController();
+    api("GET", "/reverse?lon=" + at.lon.toFixed(6) + "&lat=" + at.lat.toFixed(6), undefined, null, reverseAbort.signal)
+      .then(function (res) {
+        if (where !== at) return;           // the pin moved on, or the report went
+        reverseAbort = null;
+        var a = res.ok && res.data && res.data.address, d = res.ok && res.data ? Number(res.data.distance_m) : NaN;
+        if (!a || !isFinite(d)) return;     // no address points loaded: no hint
+        var node = $("g311-nearest");
+        node.textContent = "Nearest address: " + a + ", " + distance(d) + " from the pin.";
+        node.hidden = false;
+        prefillAddress(d <= 30 ? String(a) : d <= 300 ? "Near " + a : null);
+      }).catch(ignoreAbort);
   }
 
   /* ---- no pointing needed: a district's centre ---- */
@@ -325,6 +514,138 @@
     return out;
   }
 
+  /* ---- photos: chosen, previewed, checked, their location read ---- */
+
+  function isHeic(file) {
+    return /\.(heic|heif)$/i.test(file.name || "") || /^image\/hei[cf]/i.test(file.type || "");
+  }
+
+  function photosStatus(text, bad) {
+    var s = $("g311-photos-status");
+    s.textContent = text || "";
+    s.className = bad ? "g311-error" : "g311-hint";
+  }
+
+  function photoNote(item, text, kind) {
+    item.note.textContent = text || "";
+    item.note.className = "g311-photo-note" + (kind ? " g311-photo-" + kind : "");
+  }
+
+  function photoBytes() {
+    return photos.reduce(function (sum, p) { return sum + p.file.size; }, 0);
+  }
+
+  /* The input shows what will be sent (where the browser lets a page set it). */
+  function syncInput() {
+    var input = $("g311-photos");
+    try {
+      var dt = new DataTransfer();
+      photos.forEach(function (p) { dt.items.add(p.file); });
+      input.files = dt.files;
+    } catch (e) {
+      input.value = "";
+    }
+  }
+
+  function addFiles(files) {
+    var lim = cfg.photos || {}, refused = [], added = 0;
+    Array.prototype.forEach.call(files || [], function (file) {
+      var name = file.name || "the photo";
+      if (photos.some(function (p) {
+        return p.file.name === file.name && p.file.size === file.size && p.file.lastModified === file.lastModified;
+      })) return;                                       // already attached (chosen again, or the input's own list)
+      if (photos.length >= lim.max_count) {
+        refused.push(name + " was not added: at most " + lim.max_count + " photos go with one report.");
+      } else if (!file.size) {
+        refused.push(name + " was not added: the file is empty.");
+      } else if (file.size > lim.max_bytes) {
+        refused.push(name + " was not added: it is " + size(file.size) + ", and each photo may be at most " +
+                     size(lim.max_bytes) + ".");
+      } else if (photoBytes() + file.size > lim.max_request_bytes) {
+        refused.push(name + " was not added: the photos would be " + size(photoBytes() + file.size) +
+                     " together, and at most " + size(lim.max_request_bytes) + " go with one report.");
+      } else {
+        addPhoto(file);
+        added += 1;
+      }
+    });
+    syncInput();
+    if (refused.length) photosStatus(refused.join(" "), true);
+    else if (added) photosStatus(photos.length === 1 ? "1 photo will be sent with your report."
+                                 : photos.length + " photos will be sent with your report.");
+  }
+
+  function addPhoto(file) {
+    var id = "g311-photo-" + (++photoSeq), name = file.name || "photo";
+    var item = { file: file, url: URL.createObjectURL(file), alive: true };
+    var preview = el("div", { class: "g311-photo-preview" });
+    var img = el("img", { src: item.url, alt: "Preview of " + name });
+    img.addEventListener("error", function () {
+      // HEIC outside Safari, or a file that is no image at all: say so instead of a broken image
+      URL.revokeObjectURL(item.url);
+      preview.textContent = "";
+      preview.appendChild(el("span", { class: "g311-photo-placeholder" }, [isHeic(file)
+        ? "No preview: this browser cannot show HEIC photos. It will be sent as it is."
+        : "No preview: this browser cannot show this file."]));
+    });
+    preview.appendChild(img);
+    item.locate = el("button", { type: "button", class: "g311-photo-locate", "aria-label": "Use this photo's location (" + name + ")" },
+                     ["Use this photo's location"]);
+    item.remove = el("button", { type: "button", class: "g311-photo-remove", "aria-label": "Remove " + name }, ["Remove"]);
+    item.note = el("p", { class: "g311-photo-note", "aria-live": "polite" });
+    item.li = el("li", { class: "g311-photo", id: id }, [preview, el("div", { class: "g311-photo-body" }, [
+      el("p", { class: "g311-photo-name" }, [name + " · " + size(file.size)]),
+      el("div", { class: "g311-photo-actions" }, [item.locate, item.remove]), item.note])]);
+    item.locate.addEventListener("click", function () { locatePhoto(item); });
+    item.remove.addEventListener("click", function () { removePhoto(item, true); });
+    item.remove.disabled = busy;
+    photos.push(item);
+    $("g311-photo-list").appendChild(item.li);
+  }
+
+  function removePhoto(item, announce) {
+    var i = photos.indexOf(item);
+    if (i < 0) return;
+    photos.splice(i, 1);
+    item.alive = false;
+    URL.revokeObjectURL(item.url);
+    var next = photos[i] || photos[i - 1];
+    item.li.remove();
+    if (!announce) return;
+    syncInput();
+    photosStatus((item.file.name || "The photo") + " was removed" + (photos.length ? "; " + photos.length + " left." : "."));
+    (next ? next.remove : $("g311-photos")).focus();
+  }
+
+  function clearPhotos() {
+    photos.slice().forEach(function (item) { removePhoto(item, false); });
+    syncInput();
+    photosStatus("");
+  }
+
+  function locatePhoto(item) {
+    var body = new FormData();
+    body.append("photo", item.file, item.file.name || "photo");
+    item.locate.disabled = true;
+    photoNote(item, "Reading where this photo was taken…");
+    api("POST", "/photos/locate", body).then(function (res) {
+      item.locate.disabled = false;
+      if (!item.alive) return;
+      var d = res.data || {};
+      if (res.ok && d.located === true && setPin(d.lat, d.lon, { pan: true, keepStatus: true, source: "photo" })) {
+        var extra = [];
+        if (Number(d.accuracy_m) > 0) extra.push("to within about " + distance(Number(d.accuracy_m)));
+        if (d.taken_at) extra.push("taken " + when(d.taken_at));
+        photoNote(item, "The pin is where this photo was taken" + (extra.length ? " (" + extra.join(", ") + ")" : "") +
+                  ". Drag it if the problem is elsewhere.", "ok");
+      } else if (res.ok && d.located === false) {
+        photoNote(item, sentence(d.message || "this photo carries no location: place the pin on the map"), "warn");
+      } else if (!res.ok) {
+        photoNote(item, sentence(errorOf(res).message), "bad");
+      }
+    }, function () { item.locate.disabled = false; });
+  }
+
   /* ---- "Is it one of these?" ---- */
 
   function hideNearby() {
@@ -412,15 +733,31 @@
   function setBusy(on) {
     busy = on;
     $("g311-submit").disabled = on;
-    Array.prototype.forEach.call(document.querySelectorAll(".g311-join"), function (b) { b.disabled = on; });
+    $("g311-photos").disabled = on;     // the photos being sent stay the ones shown
+    Array.prototype.forEach.call(document.querySelectorAll(".g311-join, .g311-photo-remove"), function (b) { b.disabled = on; });
   }
 
-  function send(path, body, waiting) {
-    var text = path + "\n" + JSON.stringify(body);
+  /* The request: JSON, or multipart/form-data with the photos (the feature as the part `feature`).
+   * `text` stands for what is sent, files included (name, size, lastModified, order): a retry of the
+   * same text keeps its Idempotency-Key; anything changed (a photo added, removed, reordered) gets a new one. */
+  function requestBody(feature) {
+    var files = photos.map(function (p) { return p.file; });
+    var text = JSON.stringify(feature) + "\n" + JSON.stringify(files.map(function (f) {
+      return [f.name, f.size, f.lastModified];
+    }));
+    if (!files.length) return { body: feature, text: text };
+    var form = new FormData();
+    form.append("feature", JSON.stringify(feature));
+    files.forEach(function (f) { form.append("photos", f, f.name || "photo"); });
+    return { body: form, text: text };
+  }
+
+  function send(path, feature, waiting) {
+    var req = requestBody(feature), text = path + "\n" + req.text;
     if (!(pendingKey && pendingBody === text)) { pendingKey = newKey(); pendingBody = text; }
     setBusy(true);
-    setStatus(waiting);
-    api("POST", path, body, { "Idempotency-Key": pendingKey, "X-Geo311-Channel": "web" }).then(function (res) {
+    setStatus(photos.length ? waiting.replace(/…$/, " with " + (photos.length === 1 ? "1 photo" : photos.length + " photos") + "…") : waiting);
+    api("POST", path, req.body, { "Idempotency-Key": pendingKey, "X-Geo311-Channel": "web" }).then(function (res) {
       setBusy(false);
       setStatus("");
       if (!res.network) { pendingKey = null; pendingBody = null; }
@@ -462,15 +799,19 @@
       lines = [el("p", {}, [el("strong", {}, ["Thank you. Your report is number " + p.id + "."])])];
       if (p.agency) lines.push(el("p", {}, ["It went to " + p.agency + (p.jurisdiction ? " (" + p.jurisdiction + ")" : "") + "."]));
     }
-    var outcome = el("div", { class: "g311-ok" }, lines.concat([link]));
+    var thumbs = thumbnails(p, { link: true });
+    var outcome = el("div", { class: "g311-ok" }, lines.concat([thumbs, link]));
     if (map && where) {
       L.popup({ maxWidth: 280 }).setLatLng([where.lat, where.lon])
         .setContent(el("div", { class: "g311-popup" }, [el("p", {}, [lines[lines.length - 1].textContent]), link.cloneNode(true)]))
         .openOn(map);
     }
-    ["g311-description", "g311-address"].forEach(function (id) { $(id).value = ""; });
+    ["g311-description", "g311-address", "g311-search"].forEach(function (id) { $(id).value = ""; });
+    prefilled = null;
     onCategory();
     clearPin();
+    clearSearch();
+    clearPhotos();
     showOutcome(outcome);
     if (map) loadPoints();
   }
@@ -512,6 +853,11 @@
       $("g311-district-go").disabled = $("g311-district").value === "";
     });
     $("g311-district-go").addEventListener("click", placeAtDistrict);
+    $("g311-search-go").addEventListener("click", findAddress);
+    $("g311-search").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); findAddress(); }
+    });
+    $("g311-photos").addEventListener("change", function () { addFiles($("g311-photos").files); });
     onCategory();
     loadLayers();
 
@@ -522,7 +868,7 @@
       map.on("popupclose", function () { lastPopupClose = Date.now(); });
       map.on("click", function (e) {
         if (Date.now() - lastPopupClose < 400) return;   // that click closed a popup
-        setPin(e.latlng.lat, e.latlng.lng);
+        setPin(e.latlng.lat, e.latlng.lng, { source: "map" });
       });
       map.on("moveend", schedulePoints);
       reports.on("click", function (e) { openReport(e.layer); });
@@ -531,7 +877,10 @@
       setStatus("The map could not start; you can still report by coordinates or district.", true);
     }
     $("g311-submit").disabled = false;
-    window.geo311Resident = { map: map, reports: reports, markers: markers, setPin: setPin };
+    window.geo311Resident = {
+      map: map, reports: reports, markers: markers, setPin: setPin,
+      photos: function () { return photos.map(function (p) { return { name: p.file.name, url: p.url }; }); },
+    };
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -220,9 +220,75 @@ def test_pages_are_accessible_documents():
         assert "<title>" in html
     html = resident()
     for field in ("g311-lat", "g311-lon", "g311-category", "g311-description", "g311-layer",
-                  "g311-district", "g311-name", "g311-email", "g311-phone"):
+                  "g311-district", "g311-name", "g311-email", "g311-phone", "g311-search", "g311-photos",
+                  "g311-address"):
         assert f'<label for="{field}">' in html, field
     assert 'role="status"' in html and 'id="g311-submit" disabled' in html
+
+
+def _by_id(html: str) -> dict[str, tuple[str, dict]]:
+    return {a["id"]: (t, a) for t, a in Tags(html).tags if a.get("id")}
+
+
+def _label_text(html: str, for_id: str) -> str:
+    m = re.search(rf'<label for="{for_id}">(.*?)</label>', html, re.S)
+    assert m, for_id
+    return re.sub(r"<[^>]+>", "", m.group(1)).strip()
+
+
+def test_resident_ids_used_by_the_script_are_on_the_page():
+    """RESIDENT_PANEL's element ids are the contract with resident.js: every $("id") it uses exists."""
+    script = (map_assets.MAPS_DIR / "resident.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'\$\("([a-z0-9-]+)"\)', script))
+    assert {"g311-search", "g311-search-go", "g311-candidates", "g311-nearest", "g311-photos",
+            "g311-photo-list", "g311-photos-status"} <= used
+    ids = _by_id(resident())
+    assert used - set(ids) == set()
+    assert {f"g311-{k}" for k in ("name", "email", "phone")} <= set(ids)   # $("g311-" + k)
+
+
+def test_resident_address_search_is_labelled_and_keyboard_ready():
+    html = resident()
+    ids = _by_id(html)
+    assert _label_text(html, "g311-search") == "Find an address"
+    tag, search = ids["g311-search"]
+    assert tag == "input" and search["type"] == "search" and search["aria-describedby"] == "g311-search-status"
+    assert ids["g311-search-go"][1]["type"] == "button"          # not a submit: Enter searches, never sends
+    assert ids["g311-search-status"][1]["role"] == "status"
+    assert ids["g311-candidates"][0] == "ul" and "hidden" in ids["g311-candidates"][1]
+    assert "hidden" in ids["g311-nearest"][1]
+    # the search sits in "Where", before the coordinates
+    assert html.index('id="g311-where"') < html.index('id="g311-search"') < html.index('id="g311-lat"')
+
+
+def test_resident_photo_input_is_labelled_and_takes_the_photo_types():
+    html = resident()
+    ids = _by_id(html)
+    tag, photos = ids["g311-photos"]
+    assert tag == "input" and photos["type"] == "file" and "multiple" in photos
+    assert photos["accept"] == "image/jpeg,image/png,image/webp,image/heic,image/heif,.heic,.heif"
+    assert _label_text(html, "g311-photos") == "Add photos"
+    assert photos["aria-describedby"] == "g311-photos-help"
+    help_text = re.search(r'id="g311-photos-help"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert "up to 3 photos" in help_text and "10 MB each and 25 MB together" in " ".join(help_text.split())
+    assert ids["g311-photos-status"][1]["role"] == "status"
+    assert ids["g311-photo-list"][0] == "ul"
+    # the photos are part of the form, before "Is it one of these?" and the sender's details
+    assert html.index('id="g311-what"') < html.index('id="g311-photos"') < html.index('id="g311-nearby"')
+
+
+def test_resident_config_carries_the_photo_limits_and_the_geocoding_rule():
+    from geo311 import geocoding, photos
+
+    cfg = config_of(resident())
+    assert cfg["photos"] == {"max_count": photos.MAX_PHOTOS, "max_bytes": 10 * 1024 * 1024,
+                             "max_request_bytes": 25 * 1024 * 1024}
+    assert cfg["geocode"] == {"clear_score": geocoding.CLEAR_SCORE, "clear_margin": geocoding.CLEAR_MARGIN,
+                              "lone_score": geocoding.LONE_SCORE, "lone_margin": geocoding.LONE_MARGIN, "limit": 5}
+    html = resident(photo_max_bytes=2 * 1024 * 1024 + 512 * 1024, photo_max_request_bytes=6 * 1024 * 1024,
+                    photo_max_count=2)
+    assert config_of(html)["photos"] == {"max_count": 2, "max_bytes": 2621440, "max_request_bytes": 6291456}
+    assert "up to 2 photos, 2.5 MB each and 6 MB together" in " ".join(html.split())
 
 
 def test_report_page_shows_public_fields():
@@ -332,6 +398,22 @@ def test_router_serves_the_resident_page(client):
     assert "Campsite &lt;/script&gt;" in res.text
     for url in map_assets.loaded_urls(res.text):
         assert client.get(url).status_code == 200, url
+
+
+def test_router_gives_the_page_the_photo_limits_of_the_settings(client):
+    from geo311 import photos
+
+    client.app.state.settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none",
+                                         photo_max_bytes=3 * 1024 * 1024, photo_max_request_bytes=7 * 1024 * 1024)
+    res = client.get("/")
+    assert res.status_code == 200
+    assert config_of(res.text)["photos"] == {"max_count": photos.MAX_PHOTOS, "max_bytes": 3 * 1024 * 1024,
+                                             "max_request_bytes": 7 * 1024 * 1024}
+    # previews are blob: images, which the page's CSP allows (and only as images)
+    csp = res.headers["content-security-policy"]
+    assert "blob:" in re.search(r"img-src ([^;]+)", csp).group(1)
+    assert "blob:" not in re.search(r"script-src ([^;]+)", csp).group(1)
+    assert re.search(r"connect-src ([^;]+)", csp).group(1) == "'self'"
 
 
 def test_router_serves_a_report_and_refuses_unknown_ones(client):

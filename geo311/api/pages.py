@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from geo311 import boundaries, categories, pages, reports
+from geo311 import boundaries, categories, pages, photos, reports
 from geo311.api.deps import SessionDep, SettingsDep
 from geo311.errors import NotFound
 from geo311.map_assets import STATIC_PREFIX, page_headers
@@ -35,6 +35,8 @@ def resident_map(session: SessionDep, settings: SettingsDep) -> HTMLResponse:
         categories=categories.list_categories(session, active_only=True),
         service_area=boundaries.service_area(session),
         tile_url=tile_url, tile_attribution=attribution, static_prefix=STATIC_PREFIX,
+        photo_max_bytes=settings.photo_max_bytes, photo_max_request_bytes=settings.photo_max_request_bytes,
+        photo_max_count=photos.MAX_PHOTOS,
     )
     return html_page(html, tile_url)
 
