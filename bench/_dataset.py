@@ -3,9 +3,11 @@ intake), and a reset that puts the database back as generated after a run submit
 
 The reports: uniform random points inside the city (drawn in its bbox, kept where the city's
 subdivided parts cover them), categories in the demo seeder's mix, created over the past two years,
-about 25% open (open, assigned, in_progress) and the rest resolved or not_actionable with a
-closed_at, routed to the city's agency (the county's for a category the city does not route), one
-'import' submission each, and their report_districts. `bench_meta` records what was generated.
+open (open, assigned, in_progress) as a working program's backlog is: most reports of the last two
+weeks, a third of the last two months, few older ones (about 6% of all), the rest resolved or
+not_actionable with a closed_at; routed to the city's agency (the county's for a category the city
+does not route), one 'import' submission each, and their report_districts. `bench_meta` records
+what was generated (and DATASET_VERSION, so a changed recipe regenerates).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from geo311 import migrate
 from geo311.seed import DESCRIPTIONS, WEIGHTS
 from geo311.settings import Settings
 
+DATASET_VERSION = 2  # bump when the recipe changes: existing bench databases are then regenerated
 GEOG = "::geography(Point,4326)"  # exactly the expression of ix_reports_location_geog / _open_geog
 MARGIN_M = Settings().boundary_margin_m
 
@@ -43,10 +46,15 @@ GENERATE_SQL = [
                       AND ST_DWithin(e.geom::geography(LineString,4326), gen.g""" + GEOG + f""", {MARGIN_M})),
               gen.created, coalesce(c.closed, gen.created), c.closed
        FROM gen JOIN gen_mix m ON gen.rc >= m.lo AND gen.rc < m.hi
-       CROSS JOIN LATERAL (SELECT CASE WHEN gen.rs < 0.125 THEN 'open' WHEN gen.rs < 0.20 THEN 'assigned'
-                                       WHEN gen.rs < 0.25 THEN 'in_progress' WHEN gen.rs < 0.88 THEN 'resolved'
+       CROSS JOIN LATERAL (SELECT CASE WHEN gen.created > now() - interval '14 days' THEN 0.7
+                                       WHEN gen.created > now() - interval '60 days' THEN 0.35
+                                       WHEN gen.created > now() - interval '180 days' THEN 0.08
+                                       ELSE 0.02 END AS p) o
+       CROSS JOIN LATERAL (SELECT CASE WHEN gen.rs < o.p * 0.5 THEN 'open' WHEN gen.rs < o.p * 0.8 THEN 'assigned'
+                                       WHEN gen.rs < o.p THEN 'in_progress'
+                                       WHEN gen.rs < o.p + (1 - o.p) * 0.85 THEN 'resolved'
                                        ELSE 'not_actionable' END AS status) s
-       CROSS JOIN LATERAL (SELECT CASE WHEN gen.rs >= 0.25 THEN least(now(), gen.created + gen.to_close)
+       CROSS JOIN LATERAL (SELECT CASE WHEN gen.rs >= o.p THEN least(now(), gen.created + gen.to_close)
                                   END AS closed) c
        ORDER BY gen.created""",
     """INSERT INTO submissions (report_id, received_at, channel, reply_status, location, distance_m,
@@ -54,7 +62,7 @@ GENERATE_SQL = [
        SELECT id, created_at, 'import', 201, location, 0, description, '{}', '{}' FROM reports""",
     """INSERT INTO report_districts (report_id, district_id)
        SELECT DISTINCT r.id, p.district_id FROM reports r JOIN district_parts p ON ST_Covers(p.geom, r.location)""",
-    """CREATE TABLE bench_meta AS SELECT %(n)s::bigint AS reports, max(r.id) AS max_report_id,
+    """CREATE TABLE bench_meta AS SELECT %(n)s::bigint AS reports, %(version)s::int AS version, max(r.id) AS max_report_id,
               (SELECT max(id) FROM submissions) AS max_submission_id, now() AS generated_at FROM reports r""",
 ]
 
@@ -82,11 +90,16 @@ def prepare_database(db: BenchDb, n: int, reuse: bool) -> None:
         with db.connect() as conn:
             has_meta = conn.execute("SELECT to_regclass('bench_meta') IS NOT NULL").fetchone()[0]
             held = conn.execute("SELECT reports FROM bench_meta").fetchone()[0] if has_meta else None
-        if held == n:
+            version = conn.execute(
+                "SELECT version FROM bench_meta" if has_meta and conn.execute(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_name = 'bench_meta' "
+                    "AND column_name = 'version'").fetchone()[0] else "SELECT 0").fetchone()[0]
+        if held == n and version == DATASET_VERSION:
             print(f"reusing {db.name}: {n} generated reports")
             migrate.upgrade(db.url)  # a no-op unless geo311 gained a migration since
             return
-        print(f"{db.name} holds {held} generated reports, not {n}: generating afresh")
+        print(f"{db.name} holds {held} generated reports (recipe {version}), not {n} (recipe {DATASET_VERSION}): "
+              "generating afresh")
     db.drop()
     with stopwatch("generate.schema_and_demo_s"):
         db.create()
@@ -112,7 +125,7 @@ def prepare_database(db: BenchDb, n: int, reuse: bool) -> None:
                          (cid, lo, hi if code != mix[-1][1] else 1.0, prio, jid, agency,
                           DESCRIPTIONS.get(code, [code])[0]))
             lo = hi
-        params = {"city": city, "n": n, "candidates": int(n / area * 1.15) + 1000}
+        params = {"city": city, "n": n, "candidates": int(n / area * 1.15) + 1000, "version": DATASET_VERSION}
         for stmt in GENERATE_SQL:
             t0 = time.perf_counter()
             cur = conn.execute(stmt, params)

@@ -187,3 +187,13 @@ def test_loader_keeps_points_inside_jurisdictions_only_when_asked(session, tmp_p
     path.write_text("LON,LAT,NUMBER,STREET\n-122.65,45.50,10,Southeast Main Street\n-122.66,45.64,10,Main Street\n")
     summary = load_addresses(session, path, inside_jurisdictions=True, refused_path=tmp_path / "r.csv")
     assert summary.loaded == 1 and summary.refused == {"outside every jurisdiction": 1}
+
+
+def test_a_clean_file_with_a_bom_and_quoted_newlines_loads(session, tmp_path):
+    path = tmp_path / "clean.csv"
+    path.write_bytes("\ufeffLON,LAT,NUMBER,STREET,NOTE\n".encode() +
+                     b'-122.65,45.50,10,Southeast Main Street,"two\nlines"\n-122.66,45.50,12,Southeast Main Street,x\n')
+    summary = load_addresses(session, path, mapping={"lon": "LON", "lat": "LAT", "number": "NUMBER", "street": "STREET"},
+                             refused_path=tmp_path / "r.csv")
+    assert (summary.read, summary.loaded, sum(summary.refused.values())) == (2, 2, 0)
+    assert top(session, "12 SE Main St")["address"] == "12 Southeast Main Street"

@@ -246,7 +246,7 @@ def test_manager_sees_the_heat_map_and_the_filters_reload_it(tab, live, manager_
     page.wait_for_function(READY)
     west, south, east, north = (float(v) for v in query_of(heat.value)["bbox"].split(","))
     assert west < HOSFORD[0] < east and south < HOSFORD[1] < north and east - west < 0.2
-    assert heat.value.json()["level"] == 3                  # the finest cells at street zooms
+    assert heat.value.json()["level"] == 2                  # finer cells at neighbourhood zooms (level 3 from 15)
     assert_heat_matches(page, heat.value.json())
     assert len(asked) == 1, asked
     tab.assert_clean()
