@@ -20,7 +20,7 @@ from geo311 import migrate
 from geo311.seed import DESCRIPTIONS, WEIGHTS
 from geo311.settings import Settings
 
-DATASET_VERSION = 2  # bump when the recipe changes: existing bench databases are then regenerated
+DATASET_VERSION = 3  # bump when the recipe changes: existing bench databases are then regenerated
 GEOG = "::geography(Point,4326)"  # exactly the expression of ix_reports_location_geog / _open_geog
 MARGIN_M = Settings().boundary_margin_m
 
@@ -57,11 +57,11 @@ GENERATE_SQL = [
        CROSS JOIN LATERAL (SELECT CASE WHEN gen.rs >= o.p THEN least(now(), gen.created + gen.to_close)
                                   END AS closed) c
        ORDER BY gen.created""",
-    """INSERT INTO submissions (report_id, received_at, channel, reply_status, location, distance_m,
-                               description, attributes, raw)
-       SELECT id, created_at, 'import', 201, location, 0, description, '{}', '{}' FROM reports""",
-    """INSERT INTO report_districts (report_id, district_id)
-       SELECT DISTINCT r.id, p.district_id FROM reports r JOIN district_parts p ON ST_Covers(p.geom, r.location)""",
+    """INSERT INTO submissions (jurisdiction_id, report_id, received_at, channel, reply_status, location,
+                               distance_m, description, attributes, raw)
+       SELECT jurisdiction_id, id, created_at, 'import', 201, location, 0, description, '{}', '{}' FROM reports""",
+    """INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+       SELECT DISTINCT r.jurisdiction_id, r.id, p.district_id FROM reports r JOIN district_parts p ON ST_Covers(p.geom, r.location)""",
     """CREATE TABLE bench_meta AS SELECT %(n)s::bigint AS reports, %(version)s::int AS version, max(r.id) AS max_report_id,
               (SELECT max(id) FROM submissions) AS max_submission_id, now() AS generated_at FROM reports r""",
 ]

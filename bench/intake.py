@@ -63,9 +63,9 @@ WITH route AS (
     WHERE j.id IN (SELECT p.jurisdiction_id FROM jurisdiction_parts p WHERE ST_Covers(p.geom, {PT}))
     ORDER BY j.rank DESC, j.name LIMIT 1),
 target AS (
-    SELECT r.id, ST_Distance(r.location{GEOG}, {PT}{GEOG}) AS distance_m
+    SELECT r.id, r.jurisdiction_id, ST_Distance(r.location{GEOG}, {PT}{GEOG}) AS distance_m
     FROM reports r
-    WHERE EXISTS (SELECT 1 FROM route) AND r.category_id = %(category_id)s::int
+    WHERE r.jurisdiction_id = (SELECT jurisdiction_id FROM route) AND r.category_id + 0 = %(category_id)s::int
       AND r.status IN ('open', 'assigned', 'in_progress')
       AND ST_DWithin(r.location{GEOG}, {PT}{GEOG}, %(radius)s::float8)
       AND r.created_at >= now() - %(window)s::interval
@@ -80,27 +80,28 @@ new_report AS (
                    AND ST_DWithin(e.geom::geography(LineString,4326), {PT}{GEOG}, {MARGIN_M})),
            now(), now()
     FROM route WHERE NOT EXISTS (SELECT 1 FROM target)
-    RETURNING id),
+    RETURNING id, jurisdiction_id),
 merged AS (
     UPDATE reports r SET submission_count = r.submission_count + 1, updated_at = greatest(r.updated_at, now()),
         priority = greatest(r.priority, least(5, %(priority)s::int + floor(log(2, r.submission_count + 1))::int))
-    FROM target WHERE r.id = target.id
-    RETURNING r.id),
-report AS (SELECT id, true AS created FROM new_report UNION ALL SELECT id, false FROM merged),
+    FROM target WHERE r.id = target.id AND r.jurisdiction_id = target.jurisdiction_id
+    RETURNING r.id, r.jurisdiction_id),
+report AS (SELECT id, jurisdiction_id, true AS created FROM new_report
+           UNION ALL SELECT id, jurisdiction_id, false FROM merged),
 sub AS (
-    INSERT INTO submissions (report_id, received_at, channel, idempotency_key, payload_hash, reply_status,
+    INSERT INTO submissions (jurisdiction_id, report_id, received_at, channel, idempotency_key, payload_hash, reply_status,
                              location, distance_m, description, reporter_name, reporter_email, attributes, raw)
-    SELECT report.id, now(), 'api', %(key)s::text, %(hash)s::text, CASE WHEN report.created THEN 201 ELSE 200 END,
+    SELECT report.jurisdiction_id, report.id, now(), 'api', %(key)s::text, %(hash)s::text, CASE WHEN report.created THEN 201 ELSE 200 END,
            {PT}, coalesce((SELECT distance_m FROM target), 0), %(description)s::text, %(name)s::text,
            %(email)s::text, '{{}}'::jsonb, %(raw)s::jsonb
     FROM report
-    RETURNING id, report_id),
+    RETURNING id, report_id, jurisdiction_id),
 districts AS (
-    INSERT INTO report_districts (report_id, district_id)
-    SELECT DISTINCT new_report.id, p.district_id FROM new_report JOIN district_parts p ON ST_Covers(p.geom, {PT})),
+    INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+    SELECT DISTINCT new_report.jurisdiction_id, new_report.id, p.district_id FROM new_report JOIN district_parts p ON ST_Covers(p.geom, {PT})),
 event AS (
-    INSERT INTO report_events (report_id, at, actor, kind, to_status, note, submission_id)
-    SELECT sub.report_id, now(), 'resident', CASE WHEN report.created THEN 'created' ELSE 'merged' END,
+    INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, to_status, note, submission_id)
+    SELECT sub.jurisdiction_id, sub.report_id, now(), 'resident', CASE WHEN report.created THEN 'created' ELSE 'merged' END,
            CASE WHEN report.created THEN 'open' END,
            CASE WHEN report.created THEN 'reported' ELSE 'another submission joined' END, sub.id
     FROM sub, report)

@@ -85,16 +85,17 @@ FROM made
 """
 
 INSERT_SUBMISSIONS = """
-INSERT INTO submissions (report_id, received_at, channel, reply_status, location, distance_m, description, raw)
-SELECT r.id, r.created_at, 'api', 201, r.location, 0, r.description,
+INSERT INTO submissions (jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
+                         description, raw)
+SELECT r.jurisdiction_id, r.id, r.created_at, 'api', 201, r.location, 0, r.description,
        jsonb_build_object('type', 'Feature', 'geometry', ST_AsGeoJSON(r.location)::jsonb,
                           'properties', jsonb_build_object('description', r.description))
 FROM reports r
 """
 
 INSERT_DISTRICTS = """
-INSERT INTO report_districts (report_id, district_id)
-SELECT DISTINCT r.id, p.district_id FROM reports r JOIN district_parts p ON ST_Covers(p.geom, r.location)
+INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+SELECT DISTINCT r.jurisdiction_id, r.id, p.district_id FROM reports r JOIN district_parts p ON ST_Covers(p.geom, r.location)
 """
 
 

@@ -185,8 +185,8 @@ def load_layer(
             "  LATERAL ST_Subdivide(d.boundary, :n) AS s(geom) WHERE d.layer_id = :id"),
             {"id": layer_id, "n": SUBDIVIDE_VERTICES}).rowcount
         summary.rematched_reports = session.execute(text(
-            "INSERT INTO report_districts (report_id, district_id) "
-            "SELECT DISTINCT r.id, p.district_id FROM district_parts p "
+            "INSERT INTO report_districts (jurisdiction_id, report_id, district_id) "
+            "SELECT DISTINCT r.jurisdiction_id, r.id, p.district_id FROM district_parts p "
             "JOIN reports r ON ST_Covers(p.geom, r.location) WHERE p.layer_id = :id"),
             {"id": layer_id}).rowcount
         session.commit()

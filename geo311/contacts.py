@@ -56,7 +56,8 @@ def caller_history(session: Session, *, phone: str | None = None, email: str | N
                s.reporter_phone AS phone, s.description, s.address, s.submitted_by,
                c.code AS category, c.name AS category_name, r.status, r.agency, r.created_at AS report_created_at,
                ST_X(r.location) AS lon, ST_Y(r.location) AS lat
-        FROM submissions s JOIN reports r ON r.id = s.report_id JOIN categories c ON c.id = r.category_id
+        FROM submissions s JOIN reports r ON r.jurisdiction_id = s.jurisdiction_id AND r.id = s.report_id
+        JOIN categories c ON c.id = r.category_id
         WHERE (CAST(:phone AS text) IS NOT NULL AND s.reporter_phone_norm = :phone)
            OR (CAST(:email AS text) IS NOT NULL AND s.reporter_email_norm = :email)
         ORDER BY s.received_at DESC, s.id DESC LIMIT 500"""), {"phone": phone_norm, "email": email_norm}).mappings().all()
@@ -73,8 +74,8 @@ def add_note(session: Session, report_id: int, note: str, *, actor: str, interna
         raise InvalidInput("a note is 2,000 characters at most", code="bad_note")
     try:
         row = session.execute(text(
-            "INSERT INTO report_events (report_id, actor, kind, note, internal) "
-            "SELECT id, :actor, 'note', :note, :internal FROM reports WHERE id = :id RETURNING id, at"),
+            "INSERT INTO report_events (jurisdiction_id, report_id, actor, kind, note, internal) "
+            "SELECT jurisdiction_id, id, :actor, 'note', :note, :internal FROM reports WHERE id = :id RETURNING id, at"),
             {"id": report_id, "actor": actor, "note": note, "internal": internal}).first()
         if row is None:
             raise NotFound(f"report {report_id} does not exist")

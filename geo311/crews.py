@@ -15,7 +15,7 @@ IN_CREW_AREA_SQL = (
     "EXISTS (SELECT 1 FROM report_districts rd JOIN districts d ON d.id = rd.district_id "
     "JOIN district_layers l ON l.id = d.layer_id "
     "JOIN crew_areas a ON a.layer_key = l.key AND a.district_name = d.name "
-    "WHERE rd.report_id = r.id AND a.crew_id = :crew_id)")
+    "WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id AND a.crew_id = :crew_id)")
 
 
 def parse_area(value: str) -> tuple[str, str]:

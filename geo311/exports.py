@@ -34,11 +34,12 @@ _FROM = ("FROM reports r JOIN categories c ON c.id = r.category_id "
          "JOIN jurisdictions j ON j.id = r.jurisdiction_id")
 # the submission that created the report: its reporter
 _FIRST = ("LEFT JOIN LATERAL (SELECT s.reporter_name, s.reporter_email, s.reporter_phone FROM submissions s "
-          "WHERE s.report_id = r.id ORDER BY s.received_at, s.id LIMIT 1) f ON true")
+          "WHERE s.jurisdiction_id = r.jurisdiction_id AND s.report_id = r.id ORDER BY s.received_at, s.id LIMIT 1) f ON true")
 _REPORTERS = (
     "(SELECT coalesce(json_agg(json_build_object('name', s.reporter_name, 'email', s.reporter_email, "
     "'phone', s.reporter_phone, 'received_at', s.received_at, 'channel', s.channel) ORDER BY s.received_at, s.id), "
-    "'[]'::json) FROM submissions s WHERE s.report_id = r.id AND (s.reporter_name IS NOT NULL "
+    "'[]'::json) FROM submissions s WHERE s.jurisdiction_id = r.jurisdiction_id AND s.report_id = r.id "
+    "AND (s.reporter_name IS NOT NULL "
     "OR s.reporter_email IS NOT NULL OR s.reporter_phone IS NOT NULL))")
 
 # ----- GeoJSON lines, built as text --------------------------------------------------------------
@@ -48,7 +49,8 @@ _REPORTERS = (
 # district ids become {"layer": ["name", ...]} here, from a table of the ~100 districts and a cache
 # of the few hundred combinations that occur: PostgreSQL does not build them per report, and
 # Python's part runs beside the server's on the other core.
-_IDS_EACH = "(SELECT string_agg(rd.district_id::text, ',') FROM report_districts rd WHERE rd.report_id = r.id)"
+_IDS_EACH = ("(SELECT string_agg(rd.district_id::text, ',') FROM report_districts rd "
+             "WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id)")
 # a whole export: one pass over report_districts in id order, merged with reports in id order
 _IDS_ALL = "rdi AS (SELECT report_id, string_agg(district_id::text, ',') AS ids FROM report_districts GROUP BY 1)"
 
@@ -130,7 +132,7 @@ CSV_COLUMNS = [
     ("closed_at", "r.closed_at"), ("source", "r.source"), ("source_id", "r.source_id"),
     ("districts", "(SELECT string_agg(l.key || ':' || d.name, '; ' ORDER BY l.key, d.name) FROM report_districts rd "
                   "JOIN districts d ON d.id = rd.district_id JOIN district_layers l ON l.id = d.layer_id "
-                  "WHERE rd.report_id = r.id)"),
+                  "WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id)"),
 ]
 STAFF_CSV_COLUMNS = [("reporter_name", "f.reporter_name"), ("reporter_email", "f.reporter_email"),
                      ("reporter_phone", "f.reporter_phone")]

@@ -152,10 +152,11 @@ _FRESH = {
                sum(resolved)::int AS resolved FROM (
             SELECT rd.district_id, r.category_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created,
                    (r.status IN ('open', 'assigned', 'in_progress'))::int AS open_now, 0 AS resolved
-            FROM reports r JOIN report_districts rd ON rd.report_id = r.id
+            FROM reports r JOIN report_districts rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
             UNION ALL
             SELECT rd.district_id, r.category_id, (r.closed_at AT TIME ZONE 'UTC')::date, 0, 0, 1
-            FROM reports r JOIN report_districts rd ON rd.report_id = r.id WHERE r.status = 'resolved'
+            FROM reports r JOIN report_districts rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
+            WHERE r.status = 'resolved'
         ) x GROUP BY 1, 2, 3""",
 }
 

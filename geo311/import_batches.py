@@ -59,28 +59,29 @@ def _write_sql(norms: bool) -> list[str]:
                    updated_at = greatest(r.updated_at, x.last_at),
                    priority = greatest(r.priority, least(5, c.default_priority
                                                         + floor(log(2, r.submission_count + x.n))::int))
-            FROM (SELECT target, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
-                  WHERE target IS NOT NULL GROUP BY 1) x, categories c
-            WHERE r.id = x.target AND c.id = r.category_id""",
-        """INSERT INTO report_districts (report_id, district_id)
-           SELECT DISTINCT b.report_id, p.district_id FROM import_batch b
+            FROM (SELECT jurisdiction_id, target, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
+                  WHERE target IS NOT NULL GROUP BY 1, 2) x, categories c
+            WHERE r.id = x.target AND r.jurisdiction_id = x.jurisdiction_id AND c.id = r.category_id""",
+        """INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+           SELECT DISTINCT b.jurisdiction_id, b.report_id, p.district_id FROM import_batch b
            JOIN district_parts p ON ST_Covers(p.geom, b.geom) WHERE b.creates""",
-        f"""INSERT INTO submissions (id, report_id, received_at, channel, reply_status, location, distance_m,
+        f"""INSERT INTO submissions (id, jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
                                     description, address, reporter_name, reporter_email, reporter_phone{norm_cols},
                                     attributes, raw)
-            SELECT b.submission_id, b.report_id, b.created_at, 'import', CASE WHEN b.creates THEN 201 ELSE 200 END,
+            SELECT b.submission_id, b.jurisdiction_id, b.report_id, b.created_at, 'import', CASE WHEN b.creates THEN 201 ELSE 200 END,
                    b.geom, b.distance_m, s.description, s.address, s.reporter_name, s.reporter_email,
                    s.reporter_phone{norm_vals}, '{{}}'::jsonb, s.raw
             FROM import_batch b JOIN import_stage s ON s.line = b.line ORDER BY b.submission_id""",
-        f"""INSERT INTO report_events (report_id, at, actor, kind, from_status, to_status, note, submission_id)
-            SELECT b.report_id, b.created_at, :actor, 'created', NULL, 'open', :note, b.submission_id
+        f"""INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, from_status, to_status, note,
+                                      submission_id)
+            SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'created', NULL, 'open', :note, b.submission_id
             FROM import_batch b WHERE b.creates
             UNION ALL
-            SELECT b.report_id, CASE WHEN b.status IN {OPEN} THEN b.updated_at ELSE b.closed_at END, :actor, 'status',
+            SELECT b.jurisdiction_id, b.report_id, CASE WHEN b.status IN {OPEN} THEN b.updated_at ELSE b.closed_at END, :actor, 'status',
                    'open', b.status, 'status in ' || :source || coalesce(': ' || s.source_status, ''), NULL
             FROM import_batch b JOIN import_stage s ON s.line = b.line WHERE b.creates AND b.status <> 'open'
             UNION ALL
-            SELECT b.report_id, b.created_at, :actor, 'merged', NULL, NULL, 'another submission joined',
+            SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'merged', NULL, NULL, 'another submission joined',
                    b.submission_id
             FROM import_batch b WHERE NOT b.creates""",
         """INSERT INTO import_keys (source, key, run_id, report_id)
@@ -103,7 +104,7 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
     created, merged, existing = s.execute(text(
         "SELECT count(*) FILTER (WHERE b.creates), count(*) FILTER (WHERE NOT b.creates), "
         "count(*) FILTER (WHERE b.target IS NOT NULL AND (b.target <= :max_before OR r.source IS DISTINCT FROM :source)) "
-        "FROM import_batch b LEFT JOIN reports r ON r.id = b.target"),
+        "FROM import_batch b LEFT JOIN reports r ON r.id = b.target AND r.jurisdiction_id = b.jurisdiction_id"),
         {"max_before": max_before, "source": source}).one()
     return created, merged, existing, rows
 
@@ -119,17 +120,18 @@ _DEDUP = [
         FROM import_batch b JOIN categories c ON c.id = b.category_id
         CROSS JOIN LATERAL (  -- OFFSET 0: found by place only (ix_reports_location_geog); a bitmap AND
             SELECT n.id, ST_Distance(n.location{GEOG}, b.geom{GEOG}) AS d FROM (  -- with a date or category
-                SELECT r.id, r.category_id, r.location, r.created_at, r.status, r.closed_at FROM reports r
+                SELECT r.id, r.jurisdiction_id, r.category_id, r.location, r.created_at, r.status, r.closed_at
+                FROM reports r
                 WHERE ST_DWithin(r.location{GEOG}, b.geom{GEOG}, c.dedup_radius_m)  -- index reads the table's
                 OFFSET 0) n                                                        -- whole month or category
-            WHERE n.category_id = b.category_id AND n.created_at <= b.created_at AND n.created_at >= b.created_at - c.dedup_window
+            WHERE n.jurisdiction_id = b.jurisdiction_id AND n.category_id = b.category_id AND n.created_at <= b.created_at AND n.created_at >= b.created_at - c.dedup_window
               AND (n.status IN {OPEN} OR n.closed_at > b.created_at)
             ORDER BY 2, n.id LIMIT 1) x""",
     # earlier rows of the batch each row could join, were they to start a report
     f"""CREATE TEMP TABLE import_pairs AS
         SELECT b.line AS b_line, a.line AS a_line, ST_Distance(a.geom{GEOG}, b.geom{GEOG}) AS d
         FROM import_batch b JOIN categories c ON c.id = b.category_id
-        JOIN import_batch a ON a.category_id = b.category_id
+        JOIN import_batch a ON a.jurisdiction_id = b.jurisdiction_id AND a.category_id = b.category_id
              AND ST_DWithin(a.geom{GEOG}, b.geom{GEOG}, c.dedup_radius_m)
              AND (a.created_at, a.line) < (b.created_at, b.line) AND a.created_at >= b.created_at - c.dedup_window
              AND (a.status IN {OPEN} OR a.closed_at > b.created_at)""",

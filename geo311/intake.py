@@ -76,7 +76,7 @@ class Attachments(Protocol):
 
     def lock_keys(self) -> list[int]: ...
 
-    def store_for(self, session: Session, submission_id: int) -> None: ...
+    def store_for(self, session: Session, submission_id: int, jurisdiction_id: int) -> None: ...
 
     def discard(self) -> None: ...
 
@@ -87,9 +87,9 @@ _LOCKS = text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest
 _PRIOR = text("SELECT report_id, payload_hash, reply_status, distance_m FROM submissions WHERE idempotency_key = :key")
 
 _TARGET_NEAREST = f"""
-    SELECT r.id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
+    SELECT r.id, r.jurisdiction_id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
     FROM reports r, pt, at
-    WHERE EXISTS (SELECT 1 FROM route)
+    WHERE r.jurisdiction_id = (SELECT jurisdiction_id FROM route)  -- one jurisdiction's reports: one shard
       AND r.category_id + 0 = :category_id  -- "+ 0": no category index; the open-reports GiST finds the few near
       AND r.status IN ('open', 'assigned', 'in_progress')
       AND ST_DWithin(r.location{_GEOG}, pt.g{_GEOG}, :radius)
@@ -99,7 +99,7 @@ _TARGET_NEAREST = f"""
     FOR UPDATE OF r"""
 
 _TARGET_CHOSEN = f"""
-    SELECT r.id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
+    SELECT r.id, r.jurisdiction_id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
     FROM reports r, pt
     WHERE r.id = CAST(:join_id AS bigint) AND r.category_id = :category_id
       AND r.status IN ('open', 'assigned', 'in_progress')
@@ -126,7 +126,7 @@ new_report AS (
            at.t, at.t
     FROM pt, at, route
     WHERE NOT EXISTS (SELECT 1 FROM target) AND CAST(:join_id AS bigint) IS NULL
-    RETURNING id
+    RETURNING id, jurisdiction_id
 ),
 merged AS (
     UPDATE reports r
@@ -134,35 +134,36 @@ merged AS (
         updated_at = greatest(r.updated_at, at.t),
         priority = {priority}
     FROM target, at
-    WHERE r.id = target.id
-    RETURNING r.id
+    WHERE r.id = target.id AND r.jurisdiction_id = target.jurisdiction_id
+    RETURNING r.id, r.jurisdiction_id
 ),
-report AS (SELECT id, true AS created FROM new_report UNION ALL SELECT id, false FROM merged),
+report AS (SELECT id, jurisdiction_id, true AS created FROM new_report
+           UNION ALL SELECT id, jurisdiction_id, false FROM merged),
 sub AS (
-    INSERT INTO submissions (report_id, received_at, channel, idempotency_key, payload_hash, reply_status,
+    INSERT INTO submissions (jurisdiction_id, report_id, received_at, channel, idempotency_key, payload_hash, reply_status,
                              location, distance_m, description, address, reporter_name, reporter_email,
                              reporter_phone, reporter_phone_norm, reporter_email_norm, submitted_by, attributes, raw)
-    SELECT report.id, at.t, :channel, :key, :hash, CASE WHEN report.created THEN 201 ELSE 200 END,
+    SELECT report.jurisdiction_id, report.id, at.t, :channel, :key, :hash, CASE WHEN report.created THEN 201 ELSE 200 END,
            pt.g, coalesce((SELECT distance_m FROM target), 0), :description, :address, :name, :email,
            :phone, :phone_norm, :email_norm, :submitted_by, CAST(:attributes AS jsonb), CAST(:raw AS jsonb)
     FROM report, pt, at
-    RETURNING id, report_id
+    RETURNING id, report_id, jurisdiction_id
 ),
 districts AS (
-    INSERT INTO report_districts (report_id, district_id)
-    SELECT DISTINCT new_report.id, p.district_id FROM new_report, pt
+    INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+    SELECT DISTINCT new_report.jurisdiction_id, new_report.id, p.district_id FROM new_report, pt
     JOIN district_parts p ON ST_Covers(p.geom, pt.g)
 ),
 event AS (
-    INSERT INTO report_events (report_id, at, actor, kind, to_status, note, submission_id)
-    SELECT sub.report_id, at.t, :actor, CASE WHEN report.created THEN 'created' ELSE 'merged' END,
+    INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, to_status, note, submission_id)
+    SELECT sub.jurisdiction_id, sub.report_id, at.t, :actor, CASE WHEN report.created THEN 'created' ELSE 'merged' END,
            CASE WHEN report.created THEN 'open' END,
            CASE WHEN report.created THEN 'reported' ELSE 'another submission joined' END, sub.id
     FROM sub, report, at
 )
 SELECT (SELECT id FROM report) AS report_id, (SELECT created FROM report) AS created,
        (SELECT distance_m FROM target) AS distance_m, EXISTS (SELECT 1 FROM route) AS routed,
-       (SELECT id FROM sub) AS submission_id
+       (SELECT id FROM sub) AS submission_id, (SELECT jurisdiction_id FROM sub) AS jurisdiction_id
 """
 _SUBMIT_NEAREST = text(_SUBMIT.format(target=_TARGET_NEAREST, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
 _SUBMIT_CHOSEN = text(_SUBMIT.format(target=_TARGET_CHOSEN, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
@@ -283,7 +284,7 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
                 _refuse_join(session, join_report_id, category)
             _refuse_outside(session, sub.lon, sub.lat, category)
         if attachments is not None:
-            attachments.store_for(session, row.submission_id)
+            attachments.store_for(session, row.submission_id, row.jurisdiction_id)
         described = describe(session, row.report_id) if describe else None
         session.commit()
     except BaseException:

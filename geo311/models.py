@@ -234,6 +234,8 @@ class ReportDistrict(Base):
 
     __tablename__ = "report_districts"
 
+    #: the distribution column of the Citus plan (docs/scaling.md): the report's jurisdiction
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id"))
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True)
 
@@ -246,6 +248,8 @@ class Submission(Base):
     __tablename__ = "submissions"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    #: the distribution column of the Citus plan (docs/scaling.md): the report's jurisdiction
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id"))
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     received_at: Mapped[datetime] = _now()
     channel: Mapped[str] = mapped_column(String(20))
@@ -283,6 +287,8 @@ class ReportEvent(Base):
     __tablename__ = "report_events"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    #: the distribution column of the Citus plan (docs/scaling.md): the report's jurisdiction
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id"))
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
     at: Mapped[datetime] = _now()
     actor: Mapped[str] = mapped_column(String(200))
@@ -464,6 +470,8 @@ class SubmissionPhoto(Base):
 
     __tablename__ = "submission_photos"
 
+    #: the distribution column of the Citus plan (docs/scaling.md): the submission's jurisdiction
+    jurisdiction_id: Mapped[int] = mapped_column(ForeignKey("jurisdictions.id"))
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), index=True)

@@ -218,7 +218,8 @@ INSERT INTO photos (sha256, media_type, bytes, width, height, public_sha256, thu
                     thumb_height, taken_at)
 VALUES (:sha, :type, :bytes, :w, :h, :public, :thumb, :tw, :th, :taken)
 RETURNING id, public_sha256, thumb_sha256""")
-_LINK = text("INSERT INTO submission_photos (submission_id, position, photo_id) VALUES (:sub, :pos, :photo)")
+_LINK = text("INSERT INTO submission_photos (jurisdiction_id, submission_id, position, photo_id) "
+             "VALUES (:jurisdiction, :sub, :pos, :photo)")
 
 
 class PhotoAttachments:
@@ -240,7 +241,7 @@ class PhotoAttachments:
         if created:
             self.created.append((area, key))
 
-    def store_for(self, session: Session, submission_id: int) -> None:
+    def store_for(self, session: Session, submission_id: int, jurisdiction_id: int) -> None:
         for position, p in enumerate(self.photos, 1):
             row = session.execute(_FIND, {"sha": p.sha256}).first()
             if row is None:
@@ -253,7 +254,8 @@ class PhotoAttachments:
             for data in (p.public, p.thumb):
                 if sha256(data) in (row.public_sha256, row.thumb_sha256):
                     self._put("public", data)
-            session.execute(_LINK, {"sub": submission_id, "pos": position, "photo": row.id})
+            session.execute(_LINK, {"jurisdiction": jurisdiction_id, "sub": submission_id, "pos": position,
+                                    "photo": row.id})
 
     def discard(self) -> None:
         for area, key in self.created:
@@ -287,15 +289,19 @@ def photos_sql(report: str = "r", *, staff: bool = False) -> str:
         "'thumbnail_url', '/photos/' || p.thumb_sha256 || '.webp', 'thumbnail_width', p.thumb_width, "
         f"'thumbnail_height', p.thumb_height{original}) ORDER BY x.first) "
         "FROM (SELECT sp.photo_id, min(ARRAY[sp.submission_id, sp.position]) AS first "
-        f"      FROM submissions s JOIN submission_photos sp ON sp.submission_id = s.id WHERE s.report_id = {report}.id "
+        "      FROM submissions s JOIN submission_photos sp "
+        "        ON sp.jurisdiction_id = s.jurisdiction_id AND sp.submission_id = s.id "
+        f"     WHERE s.jurisdiction_id = {report}.jurisdiction_id AND s.report_id = {report}.id "
         "      GROUP BY sp.photo_id) x JOIN photos p ON p.id = x.photo_id), '[]'::json)")
 
 
 def first_photo_sql(report: str = "r") -> str:
     """SQL: the path of a report's first public photo, or NULL (Open311's media_url)."""
     return ("(SELECT '/photos/' || p.public_sha256 || '.webp' FROM submissions s "
-            "JOIN submission_photos sp ON sp.submission_id = s.id JOIN photos p ON p.id = sp.photo_id "
-            f"WHERE s.report_id = {report}.id ORDER BY s.id, sp.position LIMIT 1)")
+            "JOIN submission_photos sp ON sp.jurisdiction_id = s.jurisdiction_id AND sp.submission_id = s.id "
+            "JOIN photos p ON p.id = sp.photo_id "
+            f"WHERE s.jurisdiction_id = {report}.jurisdiction_id AND s.report_id = {report}.id "
+            "ORDER BY s.id, sp.position LIMIT 1)")
 
 
 def public_key(name: str) -> str | None:

@@ -29,7 +29,7 @@ _DISTRICTS = (
     "coalesce((SELECT json_object_agg(x.key, x.names) FROM ("
     "  SELECT l.key, json_agg(d.name ORDER BY d.name) AS names FROM report_districts rd"
     "  JOIN districts d ON d.id = rd.district_id JOIN district_layers l ON l.id = d.layer_id"
-    "  WHERE rd.report_id = r.id GROUP BY l.key) x), '{}'::json)")
+    "  WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id GROUP BY l.key) x), '{}'::json)")
 
 _FEATURE = (
     "json_build_object('type', 'Feature', 'id', r.id, 'geometry', ST_AsGeoJSON(r.location, 6)::json, "
@@ -156,7 +156,8 @@ class ReportFilter:
             clauses.append("r.status = ANY(:statuses)")
             params["statuses"] = self.statuses
         if self.district_ids:
-            clauses.append("r.id IN (SELECT report_id FROM report_districts WHERE district_id = ANY(:districts))")
+            clauses.append("(r.jurisdiction_id, r.id) IN (SELECT jurisdiction_id, report_id FROM report_districts "
+                           "WHERE district_id = ANY(:districts))")
             params["districts"] = self.district_ids
         if self.since:
             clauses.append("r.created_at >= :since")
@@ -238,7 +239,8 @@ def report_events(session: Session, report_id: int, *, staff: bool = False) -> l
         "    'name', s.reporter_name, 'email', s.reporter_email, 'phone', s.reporter_phone, "
         "    'description', s.description, 'address', s.address, 'attributes', s.attributes, "
         "    'submitted_by', s.submitted_by) END AS submission "
-        "FROM report_events e LEFT JOIN submissions s ON s.id = e.submission_id "
+        "FROM report_events e "
+        "LEFT JOIN submissions s ON s.jurisdiction_id = e.jurisdiction_id AND s.id = e.submission_id "
         "LEFT JOIN crews cr ON cr.id = e.crew_id WHERE e.report_id = :id ORDER BY e.at, e.id"),
         {"id": report_id}).mappings().all()
     return [dict(r) for r in rows]

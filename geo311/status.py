@@ -50,7 +50,8 @@ def change_status(session: Session, report_id: int, to: str, *, actor: str, note
         raise InvalidInput(f"unknown status {to!r}; use one of {', '.join(STATUSES)}", code="bad_status")
     try:
         row = session.execute(text(
-            "SELECT status, category_id, crew_id FROM reports WHERE id = :id FOR UPDATE"), {"id": report_id}).first()
+            "SELECT status, category_id, crew_id, jurisdiction_id FROM reports WHERE id = :id FOR UPDATE"),
+            {"id": report_id}).first()
         if row is None:
             raise NotFound(f"report {report_id} does not exist")
         if to not in TRANSITIONS[row.status] or (to == row.status and crew_id in (None, row.crew_id)):
@@ -58,7 +59,7 @@ def change_status(session: Session, report_id: int, to: str, *, actor: str, note
                            f"{', '.join(allowed_actions(row.status))}", code="bad_transition",
                            details={"status": row.status, "allowed_actions": allowed_actions(row.status)})
         if to == "duplicate":
-            _check_original(session, report_id, row.category_id, duplicate_of)
+            _check_original(session, report_id, row.category_id, row.jurisdiction_id, duplicate_of)
         elif duplicate_of is not None:
             raise InvalidInput("duplicate_of only goes with close_duplicate", code="bad_status")
         new_crew = None if to == "open" else (crew_id or row.crew_id)
@@ -72,14 +73,15 @@ def change_status(session: Session, report_id: int, to: str, *, actor: str, note
         if to == "duplicate":  # the original takes over the duplicate's submissions and count
             session.execute(text(
                 "UPDATE reports SET submission_count = submission_count + "
-                "  (SELECT submission_count FROM reports WHERE id = :dup_id), updated_at = now() WHERE id = :orig"),
-                {"dup_id": report_id, "orig": duplicate_of})
-            session.execute(text("UPDATE submissions SET report_id = :orig WHERE report_id = :dup_id"),
-                            {"dup_id": report_id, "orig": duplicate_of})
+                "  (SELECT submission_count FROM reports WHERE jurisdiction_id = :j AND id = :dup_id), "
+                "  updated_at = now() WHERE jurisdiction_id = :j AND id = :orig"),
+                {"dup_id": report_id, "orig": duplicate_of, "j": row.jurisdiction_id})
+            session.execute(text("UPDATE submissions SET report_id = :orig WHERE jurisdiction_id = :j AND report_id = :dup_id"),
+                            {"dup_id": report_id, "orig": duplicate_of, "j": row.jurisdiction_id})
         session.execute(text(
-            "INSERT INTO report_events (report_id, at, actor, kind, from_status, to_status, note, crew_id) "
-            "VALUES (:id, coalesce(CAST(:at AS timestamptz), now()), :actor, 'status', :from_, :to, :note, :crew)"),
-            {"id": report_id, "at": at, "actor": actor, "from_": row.status, "to": to, "crew": new_crew,
+            "INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, from_status, to_status, note, "
+            "  crew_id) VALUES (:j, :id, coalesce(CAST(:at AS timestamptz), now()), :actor, 'status', :from_, :to, :note, :crew)"),
+            {"j": row.jurisdiction_id, "id": report_id, "at": at, "actor": actor, "from_": row.status, "to": to, "crew": new_crew,
              "note": note or (f"duplicate of report {duplicate_of}" if duplicate_of else "")})
         if commit:
             session.commit()
@@ -89,16 +91,21 @@ def change_status(session: Session, report_id: int, to: str, *, actor: str, note
     return {"id": report_id, "from": row.status, "to": to, "crew_id": new_crew}
 
 
-def _check_original(session: Session, report_id: int, category_id: int, original: int | None) -> None:
+def _check_original(session: Session, report_id: int, category_id: int, jurisdiction_id: int,
+                    original: int | None) -> None:
     if original is None:
         raise InvalidInput("close_duplicate needs duplicate_of: the open report this one repeats", code="bad_status")
     if original == report_id:
         raise InvalidInput("a report cannot be a duplicate of itself", code="bad_status")
-    found = session.execute(text("SELECT status, category_id FROM reports WHERE id = :id"), {"id": original}).first()
+    found = session.execute(text("SELECT status, category_id, jurisdiction_id FROM reports WHERE id = :id"),
+                            {"id": original}).first()
     if found is None:
         raise NotFound(f"report {original} (duplicate_of) does not exist")
     if found.category_id != category_id or found.status not in OPEN_STATUSES:
         raise InvalidInput(f"report {original} must be an open report of the same category", code="bad_status")
+    if found.jurisdiction_id != jurisdiction_id:  # another agency's report: a duplicate stays with its own
+        raise InvalidInput(f"report {original} belongs to another jurisdiction; a report can only be closed as a "
+                           "duplicate of one in its own jurisdiction", code="bad_status")
 
 
 def apply_action(session: Session, report_id: int, action: str, principal: Principal, *, note: str = "",

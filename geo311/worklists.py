@@ -45,10 +45,10 @@ SELECT r.id, {photos} AS photos,
   coalesce((SELECT json_object_agg(x.key, x.names) FROM (
      SELECT l.key, json_agg(d.name ORDER BY d.name) AS names FROM report_districts rd
      JOIN districts d ON d.id = rd.district_id JOIN district_layers l ON l.id = d.layer_id
-     WHERE rd.report_id = r.id GROUP BY l.key) x), '{}'::json) AS districts,
+     WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id GROUP BY l.key) x), '{}'::json) AS districts,
   coalesce((SELECT json_agg(json_build_object('name', s.reporter_name, 'email', s.reporter_email,
      'phone', s.reporter_phone, 'received_at', s.received_at) ORDER BY s.id)
-     FROM submissions s WHERE s.report_id = r.id
+     FROM submissions s WHERE s.jurisdiction_id = r.jurisdiction_id AND s.report_id = r.id
        AND (s.reporter_name IS NOT NULL OR s.reporter_email IS NOT NULL OR s.reporter_phone IS NOT NULL)),
      '[]'::json) AS contacts,
   near.label AS nearest_address, round(ST_Distance(near.location::geography, r.location::geography)::numeric, 1)

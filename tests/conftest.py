@@ -8,11 +8,12 @@ database on a server where this role may CREATE DATABASE.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, event, pool
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +22,7 @@ from geo311.demo import load_demo
 from geo311.embedded import Cluster
 from geo311.settings import Settings
 from tests import support
+from tests.distribution_rule import violations
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ADDRESS_SAMPLE = FIXTURES / "addresses" / "portland_addresses_sample_se_division_hawthorne.csv"
@@ -34,6 +36,29 @@ def load_test_data(session: Session) -> None:
 
     load_demo(session, say=lambda _line: None, addresses=False)
     load_addresses(session, ADDRESS_SAMPLE, refused_path=Path(tempfile.gettempdir()) / "geo311-test-refused.csv")
+
+
+# ----- the Citus distribution rule, checked on every statement the suite runs ----------------------
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s")
+_broken: list[tuple[str, tuple[str, ...]]] = []
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _check_distribution_rule(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+    found = violations(_PLACEHOLDER.sub("$1", statement).replace("%%", "%"))
+    if found:
+        _broken.append((statement, found))
+
+
+@pytest.fixture(autouse=True)
+def distribution_rule() -> Iterator[None]:
+    """Fails a test that ran a query linking two report-side tables without their jurisdiction_id
+    (docs/scaling.md: such a query would not run as a co-located join on Citus)."""
+    start = len(_broken)
+    yield
+    if len(_broken) > start:
+        statement, found = _broken[start]
+        pytest.fail(f"a query breaks the distribution rule ({'; '.join(found)}):\n{statement}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -127,7 +127,8 @@ def test_messy_csv_is_counted_exactly(session, messy, existing_graffiti, tmp_pat
     assert x == 2
     subs = session.execute(text(
         "SELECT s.channel, s.reply_status, s.received_at, s.raw->>'Unique Key' AS key, round(s.distance_m) AS d "
-        "FROM submissions s JOIN reports r ON r.id = s.report_id WHERE s.channel = 'import' ORDER BY key")).all()
+        "FROM submissions s JOIN reports r ON r.jurisdiction_id = s.jurisdiction_id AND r.id = s.report_id "
+        "WHERE s.channel = 'import' ORDER BY key")).all()
     assert [(r.key, r.reply_status) for r in subs] == [
         ("1001", 201), ("1002", 201), ("1003", 201), ("1009", 200), ("1012", 201), ("1013", 201), ("1014", 200)]
     assert {r.key: r.d for r in subs}["1009"] == 5

@@ -24,7 +24,7 @@ def test_seed_makes_clustered_varied_history_through_intake(session):
     assert {"open", "assigned", "in_progress", "resolved"} <= statuses
     # every status change is an event dated inside the report's life, never in the future
     bad = session.execute(text(
-        "SELECT count(*) FROM report_events e JOIN reports r ON r.id = e.report_id "
+        "SELECT count(*) FROM report_events e JOIN reports r ON r.jurisdiction_id = e.jurisdiction_id AND r.id = e.report_id "
         "WHERE e.at < r.created_at OR e.at > :now"), {"now": now + timedelta(seconds=1)}).scalar_one()
     assert bad == 0
     # clustered: the densest 1 km cell holds far more than an even spread would

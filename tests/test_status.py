@@ -53,7 +53,8 @@ def test_every_legal_transition_is_recorded(session, start, to):
     change_status(session, rid, to, actor="tester", note="why", duplicate_of=other)
     status, closed_at, event = session.execute(text(
         "SELECT r.status, r.closed_at, (SELECT row(e.actor, e.from_status, e.to_status, e.note)::text "
-        " FROM report_events e WHERE e.report_id = r.id ORDER BY e.id DESC LIMIT 1) FROM reports r WHERE r.id = :id"),
+        " FROM report_events e WHERE e.jurisdiction_id = r.jurisdiction_id AND e.report_id = r.id"
+        " ORDER BY e.id DESC LIMIT 1) FROM reports r WHERE r.id = :id"),
         {"id": rid}).one()
     assert status == to and event == f"(tester,{start},{to},why)"
     assert (closed_at is not None) == (to in ("resolved", "duplicate", "not_actionable"))

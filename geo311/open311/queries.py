@@ -38,11 +38,11 @@ SELECT r.id, r.status, c.code AS service_code, c.name AS service_name, r.descrip
        r.created_at + make_interval(days => c.target_days) AS expected_at, c.target_days,
        r.address, ST_Y(r.location) AS lat, ST_X(r.location) AS lon, r.submission_count, r.duplicate_of,
        (SELECT e.note FROM report_events e
-        WHERE e.report_id = r.id AND e.kind = 'status' AND e.to_status = r.status
+        WHERE e.jurisdiction_id = r.jurisdiction_id AND e.report_id = r.id AND e.kind = 'status' AND e.to_status = r.status
         ORDER BY e.at DESC, e.id DESC LIMIT 1) AS status_note,
        (SELECT d.name FROM report_districts rd JOIN districts d ON d.id = rd.district_id
         JOIN district_layers l ON l.id = d.layer_id
-        WHERE rd.report_id = r.id AND l.key = ANY(:zip_layers) ORDER BY d.name LIMIT 1) AS zipcode,
+        WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id AND l.key = ANY(:zip_layers) ORDER BY d.name LIMIT 1) AS zipcode,
        {first_photo_sql("r")} AS media_path
 FROM reports r JOIN categories c ON c.id = r.category_id
 """

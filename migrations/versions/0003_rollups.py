@@ -176,8 +176,12 @@ def upgrade() -> None:
     # drift check compares against)
     from geo311.heatmaps import _FRESH
 
+    bind = op.get_bind()
+    if not bind.execute(sa.text("SELECT EXISTS (SELECT 1 FROM reports)")).scalar():
+        return
+    # today's aggregation, written for today's schema: report_districts gets jurisdiction_id in 0007c
     for table, fresh in _FRESH.items():
-        op.execute(f"INSERT INTO {table} {fresh}")
+        op.execute(f"INSERT INTO {table} {fresh.replace('rd.jurisdiction_id = r.jurisdiction_id AND ', '')}")
 
 
 def downgrade() -> None:

@@ -132,7 +132,7 @@ _READ = """
 SELECT r.id, r.source_id, c.code, r.status, r.created_at, r.closed_at, r.description, r.address, j.name AS jurisdiction,
        r.agency, r.priority, r.submission_count, r.near_boundary, ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
        (SELECT array_agg(d.name ORDER BY d.name) FROM report_districts rd JOIN districts d ON d.id = rd.district_id
-        WHERE rd.report_id = r.id) AS districts
+        WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id) AS districts
 FROM reports r JOIN categories c ON c.id = r.category_id JOIN jurisdictions j ON j.id = r.jurisdiction_id
 """
 
