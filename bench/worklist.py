@@ -27,7 +27,7 @@ from _dataset import prepare_database
 
 from geo311 import route_order
 from geo311.auth import create_key, revoke_key
-from geo311.crews import create_crew, list_crews
+from geo311.crews import area_district_ids, create_crew, list_crews
 from geo311.db import make_engine, make_sessionmaker
 from geo311.settings import Settings
 from geo311.worklists import _SELECT, worklist
@@ -84,17 +84,20 @@ def main() -> None:
     # server time in process, and the floor: the same selection as raw SQL through psycopg
     domain, floor, order, sizes = [], [], [], []
     with sessions() as s, db.connect() as conn:
-        raw = _SELECT.replace(":crew_id", "%(crew_id)s").replace(":categories", "%(categories)s").replace(":limit", "%(limit)s")
+        raw = (_SELECT.replace(":crew_id", "%(crew_id)s").replace(":categories", "%(categories)s")
+               .replace(":limit", "%(limit)s").replace(":district_ids", "%(district_ids)s"))
+        district_ids = area_district_ids(s, crew_id)
+        params = {"crew_id": crew_id, "categories": CATEGORIES, "limit": 200, "district_ids": district_ids}
         for _ in range(5):  # warm-up
             worklist(s, CREW)
-            conn.execute(raw, {"crew_id": crew_id, "categories": CATEGORIES, "limit": 200}, prepare=True).fetchall()
+            conn.execute(raw, params, prepare=True).fetchall()
         for _ in range(args.runs):
             t0 = time.perf_counter()
             wl = worklist(s, CREW)
             domain.append(time.perf_counter() - t0)
             sizes.append(len(wl["stops"]))
             t0 = time.perf_counter()
-            rows = conn.execute(raw, {"crew_id": crew_id, "categories": CATEGORIES, "limit": 200}, prepare=True).fetchall()
+            rows = conn.execute(raw, params, prepare=True).fetchall()
             floor.append(time.perf_counter() - t0)
             pts = [(r[1], r[2]) for r in rows]
             t0 = time.perf_counter()

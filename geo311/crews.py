@@ -17,6 +17,20 @@ IN_CREW_AREA_SQL = (
     "JOIN crew_areas a ON a.layer_key = l.key AND a.district_name = d.name "
     "WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id AND a.crew_id = :crew_id)")
 
+#: true when report r lies in one of the districts :district_ids (see area_district_ids): a probe of
+#: report_districts' primary key per report, so a scan of open reports in priority order stops early
+IN_DISTRICTS_SQL = (
+    "EXISTS (SELECT 1 FROM report_districts rd WHERE rd.jurisdiction_id = r.jurisdiction_id "
+    "AND rd.report_id = r.id AND rd.district_id = ANY(:district_ids))")
+
+
+def area_district_ids(session: Session, crew_id: int) -> list[int]:
+    """The ids of the districts a crew's area names (by layer key and district name)."""
+    return list(session.execute(text(
+        "SELECT d.id FROM crew_areas a JOIN district_layers l ON l.key = a.layer_key "
+        "JOIN districts d ON d.layer_id = l.id AND d.name = a.district_name WHERE a.crew_id = :crew_id"),
+        {"crew_id": crew_id}).scalars())
+
 
 def parse_area(value: str) -> tuple[str, str]:
     layer, sep, name = value.partition(":")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo311.crews import IN_CREW_AREA_SQL, crew_id_of, get_crew
+from geo311.crews import IN_DISTRICTS_SQL, area_district_ids, crew_id_of, get_crew
 from geo311.errors import InvalidInput
 from geo311.photos import photos_sql
 from geo311.route_order import order_stops
@@ -36,7 +36,7 @@ FROM reports r JOIN categories c ON c.id = r.category_id JOIN jurisdictions j ON
 WHERE r.status IN ('open', 'assigned', 'in_progress')
   AND (r.crew_id IS NULL OR r.crew_id = :crew_id)
   AND c.code = ANY(:categories)
-  AND {IN_CREW_AREA_SQL}
+  AND {IN_DISTRICTS_SQL}
 ORDER BY r.priority DESC, r.created_at, r.id
 LIMIT :limit"""
 
@@ -85,7 +85,10 @@ def worklist(session: Session, crew: int | str, *, start: tuple[float, float] | 
                                f"{', '.join(cats)}", code="bad_category")
         cats = categories
     start = start or (info["yard"][0], info["yard"][1])
-    rows = session.execute(text(_SELECT), {"crew_id": info["id"], "categories": cats, "limit": limit}).mappings().all()
+    # the area's districts first: with their ids known the planner walks the open reports in priority
+    # order and probes report_districts for each, instead of reading every report of the area
+    rows = session.execute(text(_SELECT), {"crew_id": info["id"], "categories": cats, "limit": limit,
+                                           "district_ids": area_district_ids(session, info["id"])}).mappings().all()
     details = {r.id: r for r in session.execute(text(_DETAILS), {"ids": [r["id"] for r in rows]})}
 
     stops: list[dict[str, Any]] = []
