@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 
 import httpx
-from _common import bench_db, figure, loadavg, machine_info, percentile, running_server
+from _common import bench_db, covered, figure, loadavg, machine_info, percentile, running_server
 from _dataset import prepare_database, reset
 
 from geo311.auth import create_key, revoke_key
@@ -42,6 +42,13 @@ async def main_async(args) -> None:
         places = conn.execute("SELECT ST_X(location), ST_Y(location) FROM reports TABLESAMPLE SYSTEM (1) LIMIT 2000").fetchall()
         open_ids = [r[0] for r in conn.execute(
             "SELECT id FROM reports WHERE status = 'open' ORDER BY random() LIMIT 5000").fetchall()]
+        # submissions near the reports, kept inside the city (whose agencies serve every category
+        # here): a point jittered across the city limit would be a legitimate 422, not an error
+        city = conn.execute("SELECT id FROM jurisdictions WHERE kind = 'city' ORDER BY id LIMIT 1").fetchone()[0]
+        jitter_rng = random.Random(8)
+        candidates = [(round(lon + jitter_rng.uniform(-1e-3, 1e-3), 7), round(lat + jitter_rng.uniform(-1e-3, 1e-3), 7))
+                      for lon, lat in places]
+        submit_points = [p for p, inside in zip(candidates, covered(conn, city, candidates), strict=True) if inside]
         before = conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
     figure("machine.loadavg", loadavg())
     engine = make_engine(Settings(database_url=db.url), db.url)
@@ -72,8 +79,7 @@ async def main_async(args) -> None:
             ok = (200,)
         elif roll < 0.95:
             kind = "submit"
-            body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon + rng.uniform(-1e-3, 1e-3),
-                                                                                     lat + rng.uniform(-1e-3, 1e-3)]},
+            body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(rng.choice(submit_points))},
                     "properties": {"category": rng.choice(CATEGORIES), "description": "load bench"}}
             req = client.post("/api/v1/reports", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
             ok = (200, 201)
