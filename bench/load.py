@@ -1,5 +1,5 @@
 """A realistic mixed load for 60 s against geo311 with 1,000,000 reports: 80% map and list reads,
-15% submissions, 5% crew status changes, from a loopback asyncio/httpx driver.
+15% submissions, 5% crew status changes, from a loopback asyncio driver (bench/_http.py: one keep-alive connection per simulated client).
 
     .venv/bin/python bench/load.py [--seconds 60] [--concurrency 32] [--workers 2] [--reuse]
 
@@ -16,9 +16,9 @@ import time
 import uuid
 from collections import defaultdict
 
-import httpx
 from _common import bench_db, covered, figure, loadavg, machine_info, percentile, running_server
 from _dataset import prepare_database, reset
+from _http import Connection
 
 from geo311.auth import create_key, revoke_key
 from geo311.db import make_engine, make_sessionmaker
@@ -61,41 +61,41 @@ async def main_async(args) -> None:
     next_status: dict[int, str] = {}
     deadline = 0.0
 
-    async def one(client: httpx.AsyncClient) -> None:
+    async def one(conn: Connection) -> None:
         nonlocal acknowledged
         roll = rng.random()
         lon, lat = rng.choice(places)
         if roll < 0.80:
             kind = rng.choice(["points", "list", "report", "nearby"])
             if kind == "points":
-                req = client.get("/api/v1/reports/points", params={"bbox": street_bbox(rng, lon, lat), "status": "open"})
+                req = conn.request("GET", "/api/v1/reports/points",
+                                   params={"bbox": street_bbox(rng, lon, lat), "status": "open"})
             elif kind == "list":
-                req = client.get("/api/v1/reports", params={"bbox": street_bbox(rng, lon, lat), "limit": 50})
+                req = conn.request("GET", "/api/v1/reports", params={"bbox": street_bbox(rng, lon, lat), "limit": 50})
             elif kind == "report":
-                req = client.get(f"/api/v1/reports/{rng.choice(open_ids)}")
+                req = conn.request("GET", f"/api/v1/reports/{rng.choice(open_ids)}")
             else:
-                req = client.get("/api/v1/reports/nearby", params={"lon": lon, "lat": lat,
-                                                                   "category": rng.choice(CATEGORIES), "radius_m": 250})
+                req = conn.request("GET", "/api/v1/reports/nearby",
+                                   params={"lon": lon, "lat": lat, "category": rng.choice(CATEGORIES), "radius_m": 250})
             ok = (200,)
         elif roll < 0.95:
             kind = "submit"
             body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(rng.choice(submit_points))},
                     "properties": {"category": rng.choice(CATEGORIES), "description": "load bench"}}
-            req = client.post("/api/v1/reports", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+            req = conn.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
             ok = (200, 201)
         else:
             kind = "status"
             rid = rng.choice(open_ids)
             action = next_status.get(rid, "start")
             next_status[rid] = {"start": "resolve", "resolve": "reopen", "reopen": "start"}[action]
-            req = client.post(f"/api/v1/reports/{rid}/events", json={"action": action, "note": "load bench"},
-                              headers={"Authorization": f"Bearer {key}"})
+            req = conn.request("POST", f"/api/v1/reports/{rid}/events", json={"action": action, "note": "load bench"},
+                               headers={"Authorization": f"Bearer {key}"})
             ok = (200, 409)  # 409: another request moved it first; a legal answer, not an error
         t0 = time.perf_counter()
         try:
-            r = await req
-            status = r.status_code
-        except httpx.HTTPError:
+            status, _ = await req
+        except (OSError, asyncio.IncompleteReadError, ValueError):
             status = -1
         lat_ms[kind].append((time.perf_counter() - t0) * 1000)
         if status not in ok:
@@ -103,15 +103,15 @@ async def main_async(args) -> None:
         elif kind == "submit":
             acknowledged += 1
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(conn: Connection) -> None:
         while time.perf_counter() < deadline:
-            await one(client)
+            await one(conn)
 
     with running_server(db.url, workers=args.workers) as server:
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
+        conns = [Connection(server.url) for _ in range(args.concurrency)]
+        try:
             deadline = time.perf_counter() + 5  # warm-up, not counted
-            await asyncio.gather(*(worker(client) for _ in range(args.concurrency)))
+            await asyncio.gather(*(worker(c) for c in conns))
             lat_ms.clear()
             errors.clear()
             acknowledged = 0
@@ -119,8 +119,11 @@ async def main_async(args) -> None:
                 before = conn.execute("SELECT count(*) FROM submissions").fetchone()[0]
             started = time.perf_counter()
             deadline = started + args.seconds
-            await asyncio.gather(*(worker(client) for _ in range(args.concurrency)))
+            await asyncio.gather(*(worker(c) for c in conns))
             wall = time.perf_counter() - started
+        finally:
+            for c in conns:
+                await c.close()
     with db.connect() as conn:
         stored = conn.execute("SELECT count(*) FROM submissions").fetchone()[0] - before
     every = [v for values in lat_ms.values() for v in values]
