@@ -96,11 +96,18 @@ def _embedded(rt: Runtime) -> Cluster:
 
 @db_app.command("start")
 @_guard
-def db_start(ctx: typer.Context) -> None:
+def db_start(ctx: typer.Context, replicas: Annotated[int, typer.Option(
+        min=0, max=9, help="make sure this many streaming read replicas exist (on the next ports); "
+                           "replicas made before start anyway")] = 0) -> None:
     """Start the embedded PostgreSQL + PostGIS (installing and creating it the first time)."""
+    from geo311.standby import standbys
+
     cluster = _embedded(_rt(ctx))
-    cluster.start()
+    cluster.start(replicas=replicas)
     typer.echo(f"embedded PostGIS running on 127.0.0.1:{cluster.port} (cluster {cluster.path})")
+    for standby in standbys(cluster):
+        typer.echo(f"read replica {standby.n} streaming on 127.0.0.1:{standby.port} (cluster {standby.path}); "
+                   "geo311 reads from it unless GEO311_REPLICA_URLS says otherwise")
 
 
 @db_app.command("stop")
@@ -117,10 +124,15 @@ def db_status(ctx: typer.Context) -> None:
     """Show the database geo311 uses and whether it answers."""
     rt = _rt(ctx)
     if not rt.settings.uses_embedded_database:
-        from geo311.db import database_health
+        from geo311.db import database_health, make_replica_pool
 
         with rt.session() as s:
-            typer.echo(json.dumps({"database_url": "GEO311_DATABASE_URL", **database_health(s)}, indent=2))
+            info = {"database_url": "GEO311_DATABASE_URL", **database_health(s)}
+            pool = make_replica_pool(rt.settings, s.get_bind())
+            if pool:
+                info["replicas"] = [st.as_dict() for st in pool.refresh()]
+                pool.close()
+            typer.echo(json.dumps(info, indent=2))
         return
     status = _embedded(rt).status()
     typer.echo(json.dumps(status, indent=2, default=str))

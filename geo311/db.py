@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from geo311.replicas import Replica, ReplicaPool
 from geo311.settings import Settings
 
 NAMING_CONVENTION = {
@@ -48,6 +49,26 @@ def make_engine(settings: Settings, url: str | None = None) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def replica_urls(settings: Settings) -> list[str]:
+    """GEO311_REPLICA_URLS; with the embedded database and none set, the replicas it has made."""
+    if settings.replica_url_list or not settings.uses_embedded_database:
+        return settings.replica_url_list
+    from geo311.embedded import Cluster
+
+    return Cluster(settings).replica_urls()
+
+
+def make_replica_pool(settings: Settings, primary: Engine, urls: list[str] | None = None) -> ReplicaPool:
+    """Engines for the read replicas (none: an empty pool, and every read goes to the primary)."""
+    urls = replica_urls(settings) if urls is None else urls
+    replicas = []
+    for n, url in enumerate(urls, start=1):
+        engine = make_engine(settings, url)
+        replicas.append(Replica(f"replica{n}", url, engine, make_sessionmaker(engine)))
+    return ReplicaPool(primary, replicas, max_lag_seconds=settings.replica_max_lag_seconds,
+                       probe_seconds=settings.replica_probe_seconds)
 
 
 def database_health(session: Session) -> dict[str, str]:

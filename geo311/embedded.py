@@ -233,8 +233,9 @@ class Cluster:
         bin_dir = self.bin_dir()
         return _run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.path), "status"])).returncode == 0
 
-    def start(self) -> str:
-        """Install what is missing, initdb once, start the server, create the database. Idempotent."""
+    def start(self, replicas: int = 0) -> str:
+        """Install what is missing, initdb once, start the server, create the database, then make
+        sure `replicas` streaming replicas exist and start every replica made so far. Idempotent."""
         bin_dir = self.bin_dir(install=True)
         self.ensure_postgis(bin_dir)
         if not self.initialized():
@@ -251,10 +252,27 @@ class Cluster:
                 )
         self._wait_ready()
         self.create_database(self.settings.embedded_database)
+        from geo311.standby import Standby, standbys
+
+        for n in range(1, replicas + 1):
+            if not Standby(self, n).initialized():
+                Standby(self, n).create()
+        for standby in standbys(self):
+            standby.start()
         return self.url()
 
+    def replica_urls(self) -> list[str]:
+        """The URLs of the replicas `start(replicas=N)` made (running or not)."""
+        from geo311.standby import standbys
+
+        return [s.url() for s in standbys(self)] if self.initialized() else []
+
     def stop(self) -> bool:
-        """Stop the server; False when it was not running."""
+        """Stop the server (and its replicas first); False when it was not running."""
+        from geo311.standby import standbys
+
+        for standby in standbys(self):
+            standby.stop()
         if not self.running():
             return False
         done = _run(_as_postgres(
@@ -273,6 +291,9 @@ class Cluster:
                 info["server"] = conn.execute("show server_version").fetchone()[0]
                 info["databases"] = [r[0] for r in conn.execute(
                     "select datname from pg_database where not datistemplate order by 1")]
+        from geo311.standby import standbys
+
+        info["replicas"] = [s.status() for s in standbys(self)]
         return info
 
     # ----- connections --------------------------------------------------------------------

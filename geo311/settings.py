@@ -103,6 +103,23 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(
         default=30_000, ge=0, description="Longest SQL statement in milliseconds (0: none); a request never hangs.",
     )
+    replica_urls: str = Field(
+        default="",
+        description="Comma-separated SQLAlchemy URLs of streaming read replicas of GEO311_DATABASE_URL; reads "
+        "(maps, lists, heatmaps, dashboards, work lists, exports, Open311 GETs) go to a healthy one. Unset with "
+        "the embedded database: the replicas `geo311 db start --replicas N` made.",
+    )
+    replica_max_lag_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="A replica further behind the primary than this is skipped.",
+    )
+    replica_probe_seconds: float = Field(
+        default=1.0, ge=0.1, le=60, description="How often each process probes its replicas' state and lag.",
+    )
+    read_your_writes_seconds: float = Field(
+        default=60.0, ge=0, le=3600,
+        description="How long a caller's own write is remembered (cookie, header, per key): until a replica "
+        "has replayed it, that caller reads from the primary.",
+    )
     open311_jurisdiction_id: str = Field(
         default="portland.gov", min_length=1, max_length=200,
         description="The jurisdiction_id of the Open311 endpoint: clients may leave it out; any other is a 404.",
@@ -119,6 +136,11 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + v[len(prefix):]
         return v
 
+    @field_validator("replica_urls")
+    @classmethod
+    def _normalise_replica_urls(cls, v: str) -> str:
+        return ",".join(cls._normalise_url(u.strip()) for u in (v or "").split(",") if u.strip())
+
     @staticmethod
     def _items(value: str) -> list[str]:
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -126,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return self._items(self.trusted_proxies)
+
+    @property
+    def replica_url_list(self) -> list[str]:
+        return self._items(self.replica_urls)
 
     @property
     def cors_origin_list(self) -> list[str]:

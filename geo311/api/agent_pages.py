@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from geo311 import agent_page, boundaries
 from geo311.api.crew_pages import signed_in_as
-from geo311.api.deps import SESSION_COOKIE, SessionDep, SettingsDep
+from geo311.api.deps import SESSION_COOKIE, ReadSessionDep, SettingsDep
 from geo311.api.login import HOME, page_session
 from geo311.auth import principal_for_key_id, read_session_token
 from geo311.errors import Forbidden
@@ -29,7 +29,7 @@ def _html(html: str, tile_url: str, status_code: int = 200) -> HTMLResponse:
 
 
 @router.get("/agent", response_class=HTMLResponse, summary="The agent page: take a caller's report")
-def agent_desk(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+def agent_desk(request: Request, session: ReadSessionDep, settings: SettingsDep) -> Response:
     try:
         signed_in = page_session(request, session, settings, ROLES)
     except Forbidden:

@@ -26,12 +26,19 @@ from geo311.api import (
     photos,
     reports,
 )
+from geo311.api.consistency import (
+    LSN_HEADER,
+    READ_FROM_HEADER,
+    Consistency,
+    WriteMemory,
+    track_writes,
+)
 from geo311.api.errors import document_errors, install_error_handlers
 from geo311.api.guards import RateLimit, RetryReads, SecurityHeaders
 from geo311.api.limits import BodySizeLimit
 from geo311.api.observability import Metrics, Observe, metrics_endpoint
 from geo311.api.responses import JSONBody
-from geo311.db import make_engine, make_sessionmaker
+from geo311.db import make_engine, make_replica_pool, make_sessionmaker
 from geo311.map_assets import MAPS_DIR, STATIC_PREFIX
 from geo311.open311 import router as open311_router
 from geo311.settings import Settings, get_settings
@@ -41,9 +48,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or get_settings()
     engine = engine or make_engine(settings)
 
+    replicas = make_replica_pool(settings, engine)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        replicas.close()
         engine.dispose()
 
     app = FastAPI(
@@ -56,18 +66,25 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    track_writes(app.state.sessionmaker)
+    app.state.replicas = replicas
+    app.state.write_memory = WriteMemory(settings.read_your_writes_seconds)
+    app.state.session_secret = settings.session_secret()
     install_error_handlers(app)
     document_errors(app)
+    app.add_middleware(Consistency, memory=app.state.write_memory, session_secret=app.state.session_secret,
+                       secure_cookies=settings.secure_cookies)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, uploads=photos.upload_limits(settings))
     app.add_middleware(RetryReads)
     app.add_middleware(RateLimit, anonymous=settings.rate_limit_anonymous, keyed=settings.rate_limit_key,
-                       trusted_proxies=settings.trusted_proxy_list, session_secret=settings.session_secret())
+                       trusted_proxies=settings.trusted_proxy_list, session_secret=app.state.session_secret)
     if settings.cors_origin_list:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Geo311-Channel"],
-                           expose_headers=["Location", "X-Request-ID", "Retry-After"])
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Geo311-Channel",
+                                          LSN_HEADER],
+                           expose_headers=["Location", "X-Request-ID", "Retry-After", LSN_HEADER, READ_FROM_HEADER])
     app.add_middleware(SecurityHeaders)
-    app.state.metrics = Metrics(engine)
+    app.state.metrics = Metrics(engine, replicas)
     app.add_middleware(Observe, metrics=app.state.metrics)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(meta.router)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from geo311 import crew_page, crews
-from geo311.api.deps import SessionDep, SettingsDep
+from geo311.api.deps import ReadSessionDep, SettingsDep
 from geo311.api.login import page_session
 from geo311.auth import Principal
 from geo311.errors import NotFound
@@ -34,7 +34,7 @@ def _html(html: str, tile_url: str, status_code: int = 200) -> HTMLResponse:
 
 
 @router.get("/crew", response_class=HTMLResponse, summary="The crew page: the work list as a route")
-def crew_work_page(request: Request, session: SessionDep, settings: SettingsDep,
+def crew_work_page(request: Request, session: ReadSessionDep, settings: SettingsDep,
                    crew: str | None = None) -> Response:
     signed_in = page_session(request, session, settings, ROLES)
     if isinstance(signed_in, RedirectResponse):

@@ -1,4 +1,5 @@
-"""FastAPI dependencies, as Annotated aliases: SessionDep, SettingsDep, PrincipalDep."""
+"""FastAPI dependencies, as Annotated aliases: SessionDep (the primary), ReadSessionDep (a replica
+when one is fit), SettingsDep, PrincipalDep."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from geo311.api.consistency import READ_FROM, wanted_lsn, watch
 from geo311.auth import (
     ANONYMOUS,
     Principal,
@@ -17,6 +20,7 @@ from geo311.auth import (
     read_session_token,
 )
 from geo311.errors import Forbidden, Unauthorized
+from geo311.replicas import PRIMARY
 from geo311.settings import Settings
 
 SESSION_COOKIE = "geo311_session"
@@ -25,7 +29,9 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A session on the primary: every write, and the reads that must see one."""
     with request.app.state.sessionmaker() as session:
+        watch(session, request.scope)
         yield session
 
 
@@ -62,3 +68,26 @@ def get_principal(request: Request, session: SessionDep, settings: SettingsDep) 
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
+    """A session for a read-only route: on a healthy replica that has replayed the caller's own
+    latest write (see api/consistency.py), else the primary's session. A replica that fails a
+    read is skipped from then on, and the read is retried once (api/guards.RetryReads)."""
+    state = request.app.state
+    found = state.replicas.read_session(wanted_lsn(request.scope, state.write_memory, state.session_secret)) \
+        if state.replicas else None
+    request.scope.setdefault("state", {})[READ_FROM] = found[0].name if found else PRIMARY
+    if found is None:
+        yield primary
+        return
+    replica, session = found
+    with session:
+        try:
+            yield session
+        except (OperationalError, InterfaceError) as exc:
+            state.replicas.mark_down(replica.name, exc)
+            raise
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from geo311.api.deps import PrincipalDep, SessionDep, get_principal
+from geo311.api.deps import PrincipalDep, ReadSessionDep, get_principal
 from geo311.api.reports import Bbox, CategoryQ, DistrictQ, StatusQ, _filter
 from geo311.exports import MEDIA_TYPES, SUFFIXES, stream_export
 from geo311.schemas import ErrorReply
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["reports"], dependencies=[Depends(get
             responses={200: {"content": {MEDIA_TYPES["geojsonseq"]: {}, MEDIA_TYPES["csv"]: {}},
                              "description": "streamed; staff keys also get the reporters' contact data"},
                        422: {"model": ErrorReply}})
-def export(session: SessionDep, principal: PrincipalDep,
+def export(session: ReadSessionDep, principal: PrincipalDep,
            format: Annotated[Literal["geojsonseq", "csv"], Query(
                description="geojsonseq: RFC 8142 GeoJSON text sequences (one Feature per line); csv")] = "geojsonseq",
            bbox: Bbox = None, category: CategoryQ = None, status: StatusQ = None, district: DistrictQ = None,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from geo311 import crews, worklists
-from geo311.api.deps import PrincipalDep, SessionDep
+from geo311.api.deps import PrincipalDep, ReadSessionDep, SessionDep
 from geo311.api.responses import GeoJSONResponse, JSONBody
 from geo311.errors import Forbidden
 from geo311.reports import get_report_feature
@@ -47,7 +47,7 @@ class ActionIn(BaseModel):
 
 
 @router.get("/crews", summary="Crews (managers and admins; a crew sees itself)", responses=_AUTH_ERRORS)
-def list_crews(session: SessionDep, principal: PrincipalDep) -> JSONBody:
+def list_crews(session: ReadSessionDep, principal: PrincipalDep) -> JSONBody:
     principal.require("crew", "manager", "admin")
     rows = crews.list_crews(session)
     if principal.role == "crew":
@@ -63,7 +63,7 @@ def create_crew(body: CrewIn, session: SessionDep, principal: PrincipalDep) -> J
 
 
 @router.get("/crews/{crew}", summary="One crew", responses=_AUTH_ERRORS)
-def get_crew(crew: str, session: SessionDep, principal: PrincipalDep) -> JSONBody:
+def get_crew(crew: str, session: ReadSessionDep, principal: PrincipalDep) -> JSONBody:
     principal.require("crew", "manager", "admin")
     found = crews.get_crew(session, crew)
     _own_crew_only(principal, found["id"])
@@ -85,7 +85,7 @@ def _own_crew_only(principal, crew_id: int) -> None:
 @router.get("/crews/{crew}/worklist", summary="The crew's open work, most urgent first, in a short driving order",
             responses={**_AUTH_ERRORS, 200: {"content": {"application/geo+json": {}, "text/csv": {},
                                                          "application/gpx+xml": {}}}})
-def worklist(crew: str, session: SessionDep, principal: PrincipalDep,
+def worklist(crew: str, session: ReadSessionDep, principal: PrincipalDep,
              from_: Annotated[str | None, Query(alias="from", description="lon,lat; default the crew's yard")] = None,
              limit: Annotated[int, Query(ge=1, le=worklists.MAX_STOPS)] = 200,
              categories: Annotated[str | None, Query(description="category codes, comma separated")] = None,

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from geo311 import boundaries, categories, manager_page
 from geo311.api.crew_pages import signed_in_as
-from geo311.api.deps import SESSION_COOKIE, SessionDep, SettingsDep
+from geo311.api.deps import SESSION_COOKIE, ReadSessionDep, SettingsDep
 from geo311.api.login import HOME, page_session
 from geo311.auth import principal_for_key_id, read_session_token
 from geo311.errors import Forbidden
@@ -33,7 +33,7 @@ def _html(html: str, tile_url: str, status_code: int = 200) -> HTMLResponse:
 
 
 @router.get("/manager", response_class=HTMLResponse, summary="The manager page: heat map, districts, overdue work")
-def manager_dashboard(request: Request, session: SessionDep, settings: SettingsDep,
+def manager_dashboard(request: Request, session: ReadSessionDep, settings: SettingsDep,
                       category: Text = None, status: Text = None, from_: FromDay = None, to: Text = None, layer: Text = None, view: Text = None, measure: Text = None,
                       interval: Text = None) -> Response:
     try:

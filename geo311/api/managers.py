@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from geo311 import heatmaps, stats
-from geo311.api.deps import PrincipalDep, SessionDep
+from geo311.api.deps import PrincipalDep, ReadSessionDep
 from geo311.api.responses import GeoJSONResponse, JSONBody
 from geo311.boundaries import service_area
 from geo311.categories import category_ids
@@ -43,7 +43,7 @@ def _cats(session, category: str | None) -> list[int] | None:
 
 @router.get("/heatmap", summary="Report counts on a grid sized for the zoom, from the rollups",
             response_class=GeoJSONResponse, responses=_AUTH)
-def heatmap(session: SessionDep, principal: PrincipalDep,
+def heatmap(session: ReadSessionDep, principal: PrincipalDep,
             bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat; default the service area")] = None,
             zoom: Annotated[int, Query(ge=0, le=22)] = 12, category: CategoryQ = None,
             status: Annotated[str | None, Query(description="statuses, comma separated; `open` = the open ones")] = None,
@@ -64,7 +64,7 @@ def heatmap(session: SessionDep, principal: PrincipalDep,
 
 @router.get("/stats/districts", summary="Per district: open, new, resolved, median age, overdue",
             response_class=GeoJSONResponse, responses=_AUTH)
-def districts(session: SessionDep, principal: PrincipalDep,
+def districts(session: ReadSessionDep, principal: PrincipalDep,
               layer: Annotated[str, Query(description="a district layer key")] = "neighborhood",
               category: CategoryQ = None, since: Since = None, until: Until = None,
               format: Format = "json") -> Response:
@@ -79,7 +79,7 @@ def districts(session: SessionDep, principal: PrincipalDep,
 
 @router.get("/stats/timeseries", summary="New and resolved reports per day, week or month",
             responses=_AUTH)
-def timeseries(session: SessionDep, principal: PrincipalDep,
+def timeseries(session: ReadSessionDep, principal: PrincipalDep,
                interval: Literal["day", "week", "month"] = "week", category: CategoryQ = None,
                district: DistrictQ = None, since: Since = None, until: Until = None,
                format: Format = "json") -> Response:

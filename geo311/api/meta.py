@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from geo311 import __version__
 from geo311.api.deps import SessionDep
@@ -13,8 +13,13 @@ router = APIRouter(tags=["service"])
 
 
 @router.get("/healthz", summary="Is the service up and its database reachable?")
-def healthz(session: SessionDep) -> JSONBody:
+def healthz(request: Request, session: SessionDep) -> JSONBody:
+    """The primary decides the status; replicas are listed with their state and lag (a replica
+    that is down or lagging is skipped by reads, so the service stays up without it)."""
     db = database_health(session)
     ok = db["database"] == "ok"
-    return JSONBody({"status": "ok" if ok else "unavailable", "version": __version__, **db},
-                    status_code=200 if ok else 503)
+    body = {"status": "ok" if ok else "unavailable", "version": __version__, **db}
+    pool = request.app.state.replicas
+    if pool:
+        body["replicas"] = [st.as_dict() for st in pool.states()]
+    return JSONBody(body, status_code=200 if ok else 503)

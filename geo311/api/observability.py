@@ -3,7 +3,8 @@
 Every response carries X-Request-ID (taken from the request when it is a plausible id, otherwise
 new); every request writes one JSON access line (geo311.access) with the route template, status,
 duration and the id. /metrics serves Prometheus text: request latency by route, intake outcomes
-(created, merged, refused by reason) and database pool use. It answers loopback clients, or anyone
+(created, merged, refused by reason), database pool use, and each read replica's state and lag
+with the count of reads each database served. It answers loopback clients, or anyone
 with `Authorization: Bearer <GEO311_METRICS_TOKEN>` when that is set. With several uvicorn
 workers each process keeps its own counts (set PROMETHEUS_MULTIPROC_DIR to merge them).
 """
@@ -23,7 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,7 +39,7 @@ INTAKE_ROUTES = ("/api/v1/reports", "/api/v1/reports/{report_id}/submissions")
 class Metrics:
     """The app's own registry (tests build many apps; each keeps its own)."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, replicas=None) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram("geo311_request_seconds", "Request latency by route", ["method", "route", "status"],
                                  registry=self.registry,
@@ -46,6 +47,7 @@ class Metrics:
         self.intake = Counter("geo311_intake_total", "Submissions by outcome (created, merged, refused:<reason>)",
                               ["outcome"], registry=self.registry)
         self.engine = engine
+        self.replicas = replicas
         self.registry.register(self)
 
     def collect(self):
@@ -55,9 +57,36 @@ class Metrics:
             if hasattr(pool, fn):
                 size.add_metric([state], float(getattr(pool, fn)()))
         yield size
+        if self.replicas:
+            yield from replica_metrics(self.replicas)
 
     def describe(self):
         return []
+
+
+def replica_metrics(pool):
+    """Each replica's state and lag (as last probed) and where reads went."""
+    up = GaugeMetricFamily("geo311_replica_up", "1 when the replica takes reads (answers, in recovery, "
+                           "within the lag bound)", labels=["replica", "state"])
+    lag = GaugeMetricFamily("geo311_replica_lag_seconds", "How far the replica's replay is behind the primary",
+                            labels=["replica"])
+    lag_bytes = GaugeMetricFamily("geo311_replica_lag_bytes", "Primary WAL not yet replayed on the replica",
+                                  labels=["replica"])
+    for st in pool.states():
+        up.add_metric([st.name, st.state], 1.0 if st.usable else 0.0)
+        if st.lag_seconds is not None:
+            lag.add_metric([st.name], st.lag_seconds)
+        if st.lag_bytes is not None:
+            lag_bytes.add_metric([st.name], float(st.lag_bytes))
+    reads = CounterMetricFamily("geo311_reads", "Read-only requests by the database that served them",
+                                labels=["target"])
+    for target, count in dict(pool.reads).items():
+        reads.add_metric([target], float(count))
+    fallbacks = CounterMetricFamily("geo311_reads_on_primary", "Reads sent to the primary although replicas "
+                                    "are configured, by reason", labels=["reason"])
+    for reason, count in dict(pool.fallbacks).items():
+        fallbacks.add_metric([reason], float(count))
+    yield from (up, lag, lag_bytes, reads, fallbacks)
 
 
 def _route(scope: Scope) -> str:

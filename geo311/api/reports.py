@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from geo311 import intake
-from geo311.api.deps import PrincipalDep, SessionDep, SettingsDep, get_principal
+from geo311.api.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep, get_principal
 from geo311.api.responses import GeoJSONResponse
 from geo311.contacts import AGENT_CHANNELS
 from geo311.errors import InvalidInput
@@ -135,7 +135,7 @@ DistrictQ = Annotated[str | None, Query(description="layer:name, e.g. neighborho
 @router.get("/reports", summary="Reports, newest first, filtered, one page at a time",
             response_class=GeoJSONResponse, responses={200: {"model": ReportCollection,
                                                              "content": {"application/geo+json": {}}}})
-def reports(request: Request, session: SessionDep, bbox: Bbox = None, category: CategoryQ = None,
+def reports(request: Request, session: ReadSessionDep, bbox: Bbox = None, category: CategoryQ = None,
             status: StatusQ = None, district: DistrictQ = None, since: datetime | None = None,
             until: datetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
             cursor: str | None = None) -> GeoJSONResponse:
@@ -152,7 +152,7 @@ def reports(request: Request, session: SessionDep, bbox: Bbox = None, category: 
 
 @router.get("/reports/points", summary="The lean map layer: points with id, category, status and count",
             response_class=GeoJSONResponse)
-def points(session: SessionDep, bbox: Bbox = None, category: CategoryQ = None, status: StatusQ = "open",
+def points(session: ReadSessionDep, bbox: Bbox = None, category: CategoryQ = None, status: StatusQ = "open",
            district: DistrictQ = None, since: datetime | None = None,
            until: datetime | None = None) -> GeoJSONResponse:
     return GeoJSONResponse(report_points(session, _filter(session, bbox, category, status, district, since, until)))
@@ -160,7 +160,7 @@ def points(session: SessionDep, bbox: Bbox = None, category: CategoryQ = None, s
 
 @router.get("/reports/nearby", summary="Open reports of a category near a point: 'is it already reported?'",
             response_class=GeoJSONResponse, responses={422: {"model": ErrorReply}})
-def nearby(session: SessionDep, lon: float, lat: float, category: str,
+def nearby(session: ReadSessionDep, lon: float, lat: float, category: str,
            radius_m: Annotated[float | None, Query(ge=0, le=1000, description="default: the category's dedup radius")] = None,
            limit: Annotated[int, Query(ge=1, le=100)] = 20) -> GeoJSONResponse:
     return GeoJSONResponse(nearby_reports(session, lon, lat, category, radius_m, limit))
@@ -168,11 +168,11 @@ def nearby(session: SessionDep, lon: float, lat: float, category: str,
 
 @router.get("/reports/{report_id}", summary="One report", response_class=GeoJSONResponse,
             responses={200: _FEATURE_REPLY, 404: {"model": ErrorReply}})
-def report(report_id: Annotated[int, Path(ge=1)], session: SessionDep) -> GeoJSONResponse:
+def report(report_id: Annotated[int, Path(ge=1)], session: ReadSessionDep) -> GeoJSONResponse:
     return GeoJSONResponse(get_report_feature(session, report_id))
 
 
 @router.get("/reports/{report_id}/events", summary="A report's history: created, merges, status changes "
             "(staff also see who acted and the reporters' contact data)", responses={404: {"model": ErrorReply}})
-def events(report_id: Annotated[int, Path(ge=1)], session: SessionDep, principal: PrincipalDep) -> dict:
+def events(report_id: Annotated[int, Path(ge=1)], session: ReadSessionDep, principal: PrincipalDep) -> dict:
     return {"events": report_events(session, report_id, staff=principal.is_staff)}

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from geo311.api.deps import SessionDep, SettingsDep
+from geo311.api.deps import ReadSessionDep, SessionDep, SettingsDep
 from geo311.api.errors import describe_validation
 from geo311.auth import authenticate
 from geo311.errors import DomainError, Forbidden, InvalidInput
@@ -106,7 +106,7 @@ def _next_page(request: Request, page: int, more: bool) -> dict[str, str] | None
 
 # ----- discovery and services ---------------------------------------------------------------
 @both("/discovery", summary="Service discovery: where this endpoint is and what it speaks")
-def discovery(request: Request, session: SessionDep, settings: SettingsDep, fmt: FormatDep) -> Response:
+def discovery(request: Request, session: ReadSessionDep, settings: SettingsDep, fmt: FormatDep) -> Response:
     url = str(request.base_url).rstrip("/") + PREFIX
     jurisdiction = settings.open311_jurisdiction_id
     data = wire.discovery(
@@ -117,12 +117,12 @@ def discovery(request: Request, session: SessionDep, settings: SettingsDep, fmt:
 
 
 @both("/services", summary="The services (report categories) offered")
-def services(session: SessionDep, fmt: FormatDep) -> Response:
+def services(session: ReadSessionDep, fmt: FormatDep) -> Response:
     return reply(fmt, [wire.service(c) for c in queries.services(session)], "services", "service")
 
 
 @both("/services/{service_code}", summary="A service's definition: the questions its requests answer")
-def service_definition(service_code: str, session: SessionDep, fmt: FormatDep) -> Response:
+def service_definition(service_code: str, session: ReadSessionDep, fmt: FormatDep) -> Response:
     return reply(fmt, wire.service_definition(queries.service(session, service_code)), "service_definition")
 
 
@@ -164,14 +164,14 @@ def post_request(request: Request, session: SessionDep, settings: SettingsDep, f
 
 
 @both("/tokens/{token}", summary="The service request a token stands for")
-def token(token: str, session: SessionDep, fmt: FormatDep) -> Response:
+def token(token: str, session: ReadSessionDep, fmt: FormatDep) -> Response:
     return reply(fmt, [wire.token_reply(queries.resolve_token(session, token), token)],
                  "service_requests", "request")
 
 
 # ----- following requests --------------------------------------------------------------------
 @both("/requests", summary="Service requests: by id, or filtered (the last 90 days by default)")
-def requests(request: Request, session: SessionDep, fmt: FormatDep,
+def requests(request: Request, session: ReadSessionDep, fmt: FormatDep,
              service_request_id: Annotated[str | None, Query(description="ids, comma separated; overrides the rest")] = None,
              service_code: Annotated[str | None, Query(description="codes, comma separated")] = None,
              start_date: Annotated[str | None, Query(description="ISO 8601; at most 90 days before end_date")] = None,
@@ -196,13 +196,13 @@ def requests(request: Request, session: SessionDep, fmt: FormatDep,
 
 
 @both("/requests/{service_request_id}", summary="One service request")
-def one_request(service_request_id: str, request: Request, session: SessionDep, fmt: FormatDep) -> Response:
+def one_request(service_request_id: str, request: Request, session: ReadSessionDep, fmt: FormatDep) -> Response:
     row = queries.get_request(session, params.request_id(service_request_id))
     return reply(fmt, [wire.service_request(row, str(request.base_url))], "service_requests", "request")
 
 
 @both("/servicerequestupdates", summary="mySociety's extension: status changes between two dates")
-def updates(request: Request, session: SessionDep, fmt: FormatDep,
+def updates(request: Request, session: ReadSessionDep, fmt: FormatDep,
             start_date: Annotated[str | None, Query(description="ISO 8601")] = None,
             end_date: Annotated[str | None, Query(description="ISO 8601; at most 90 days after start_date")] = None,
             page: Param = None, page_size: Param = None,
