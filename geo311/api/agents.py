@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from geo311.api.deps import PrincipalDep, SessionDep
+from geo311.api.deps import PrincipalDep, ReadSessionDep, SessionDep
 from geo311.api.responses import JSONBody
 from geo311.auth import STAFF
 from geo311.contacts import add_note, caller_history, contact_volume
@@ -27,7 +27,7 @@ class NoteIn(BaseModel):
 
 
 @router.get("/callers", summary="A caller's submissions and reports, by phone or email (staff)", responses=_AUTH)
-def caller(session: SessionDep, principal: PrincipalDep,
+def caller(session: ReadSessionDep, principal: PrincipalDep,
            phone: Annotated[str | None, Query(max_length=50, examples=["(503) 555-0100"])] = None,
            email: Annotated[str | None, Query(max_length=320)] = None) -> JSONBody:
     principal.require(*STAFF)
@@ -43,7 +43,7 @@ def note(report_id: Annotated[int, Path(ge=1)], body: NoteIn, session: SessionDe
 
 
 @router.get("/stats/contacts", summary="Submissions per channel per day, week or month (managers)", responses=_AUTH)
-def contacts(session: SessionDep, principal: PrincipalDep, interval: Literal["day", "week", "month"] = "week",
+def contacts(session: ReadSessionDep, principal: PrincipalDep, interval: Literal["day", "week", "month"] = "week",
              since: date | None = None, until: date | None = None, format: Literal["json", "csv"] = "json") -> Response:
     principal.require("manager", "admin")
     data = contact_volume(session, interval, since=since, until=until)

@@ -176,8 +176,15 @@ class RetryReads:
         self.pause = pause
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            async def no_mark(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [(k, v) for k, v in message.get("headers", []) if k != RETRY_HEADER]
+                await send(message)
+            await self.app(scope, receive, no_mark)
             return
         retry = False
 

@@ -29,7 +29,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from geo311 import photos
-from geo311.api.deps import PrincipalDep, SessionDep, SettingsDep
+from geo311.api.deps import PrincipalDep, ReadSessionDep, SessionDep, SettingsDep
 from geo311.api.limits import UploadLimit
 from geo311.api.reports import Channel, IdempotencyKey, _may_submit, _reply, _to_submission
 from geo311.api.responses import GeoJSONResponse, JSONBody
@@ -179,7 +179,7 @@ def public_photo(name: str, request: Request, store: StoreDep) -> Response:
             summary="A photo exactly as it was sent, with its EXIF data (staff only)",
             responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}, "image/heic": {}}},
                        401: {"model": ErrorReply}, 403: {"model": ErrorReply}, 404: {"model": ErrorReply}})
-def original_photo(photo_id: Annotated[int, Path(ge=1)], session: SessionDep, principal: PrincipalDep,
+def original_photo(photo_id: Annotated[int, Path(ge=1)], session: ReadSessionDep, principal: PrincipalDep,
                    store: StoreDep) -> Response:
     principal.require(*STAFF)
     data, media_type, filename = photos.original_file(session, store, photo_id)

@@ -18,11 +18,14 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from geo311.api.deps import ReadSessionDep, SessionDep, SettingsDep
 from geo311.api.errors import describe_validation
+from geo311.api.guards import RETRY_HEADER
 from geo311.auth import authenticate
 from geo311.errors import DomainError, Forbidden, InvalidInput
 from geo311.open311 import params, queries, wire
@@ -32,8 +35,15 @@ log = logging.getLogger("geo311.open311")
 
 
 def error_reply(path: str, exc: Exception) -> Response:
-    """Any error on an Open311 path, in Open311's format (a 500 is logged with a reference)."""
-    if isinstance(exc, DomainError):
+    """Any error on an Open311 path, in Open311's format (a 500 is logged with a reference). A database
+    that does not answer (or a replica that died mid-read) is a 503 with Retry-After, which the
+    RetryReads middleware turns into one more try of a GET (on the primary when a replica failed)."""
+    headers = None
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        log.warning("database unavailable on %s: %s", path, type(exc).__name__)
+        status, lines = 503, ["the database is not answering just now; try again shortly"]
+        headers = {"Retry-After": "5", RETRY_HEADER.decode(): "1"}
+    elif isinstance(exc, DomainError):
         status, lines = wire.http_status(exc.status), wire.error_lines(exc)
     elif isinstance(exc, RequestValidationError):
         status, lines = 400, describe_validation(exc.errors())
@@ -47,7 +57,7 @@ def error_reply(path: str, exc: Exception) -> Response:
         status, lines = 500, [f"internal error; quote reference {ref} when reporting it"]
     fmt = wire.format_of(path)
     return Response(wire.render(fmt, wire.errors(status, lines), "errors", "error"), status_code=status,
-                    media_type=wire.MEDIA_TYPES[fmt])
+                    media_type=wire.MEDIA_TYPES[fmt], headers=headers)
 
 
 class Open311Route(APIRoute):

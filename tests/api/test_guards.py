@@ -91,8 +91,15 @@ def test_database_down_is_a_quick_503_with_retry_after(settings):
     r = client.get("/api/v1/categories")
     assert r.status_code == 503 and r.headers["retry-after"] == "5" and "x-geo311-retry" not in r.headers
     assert r.json()["error"]["code"] == "database_unavailable" and time.monotonic() - started < 10
-    assert client.post("/api/v1/reports", json=FEATURE).status_code == 503
+    posted = client.post("/api/v1/reports", json=FEATURE)
+    assert posted.status_code == 503 and "x-geo311-retry" not in posted.headers
     assert client.get("/healthz").status_code == 503
+    # Open311 answers in its own format: a 503 to retry, not a 500
+    for path in ("/open311/v2/requests.json", "/open311/v2/services.xml"):
+        r = client.get(path)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5" and "x-geo311-retry" not in r.headers, path
+        assert "not answering" in r.text and "Traceback" not in r.text, path
+    assert client.get("/open311/v2/requests.json").json()[0]["code"] == 503
 
 
 def test_metrics_count_requests_and_intake_outcomes(settings, session_factory):
