@@ -52,7 +52,8 @@ _REPORTERS = (
 _IDS_EACH = ("(SELECT string_agg(rd.district_id::text, ',') FROM report_districts rd "
              "WHERE rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id)")
 # a whole export: one pass over report_districts in id order, merged with reports in id order
-_IDS_ALL = "rdi AS (SELECT report_id, string_agg(district_id::text, ',') AS ids FROM report_districts GROUP BY 1)"
+_IDS_ALL = ("rdi AS (SELECT jurisdiction_id, report_id, string_agg(district_id::text, ',') AS ids "
+            "FROM report_districts GROUP BY 1, 2)")
 
 
 def _json(expr: str) -> str:
@@ -90,7 +91,7 @@ def _geojson_select(whole: bool, staff: bool, where: str) -> str:
     ctes = _FRAGMENTS + (f", {_IDS_ALL}" if whole else "")
     joins = ("FROM reports r CROSS JOIN frags fr"
              + (" JOIN categories c ON c.id = r.category_id" if "c." in where else "")
-             + (" LEFT JOIN rdi ON rdi.report_id = r.id" if whole else "") + (f" {_FIRST}" if staff else ""))
+             + (" LEFT JOIN rdi ON rdi.jurisdiction_id = r.jurisdiction_id AND rdi.report_id = r.id" if whole else "") + (f" {_FIRST}" if staff else ""))
     return f"WITH {ctes} SELECT {_HEAD}, {ids}, {tail} {joins}"
 
 

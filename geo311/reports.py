@@ -226,12 +226,15 @@ def nearby_reports(session: Session, lon: float, lat: float, category: str,
 def report_events(session: Session, report_id: int, *, staff: bool = False) -> list[dict[str, Any]]:
     """A report's history. The public sees what happened and when (internal notes left out); staff
     also see internal notes, who acted, the crew, and the contact data of each submission."""
-    if not session.execute(text("SELECT EXISTS (SELECT 1 FROM reports WHERE id = :id)"), {"id": report_id}).scalar():
+    # the report's jurisdiction first: its events are then read from one shard (docs/scaling.md)
+    jurisdiction = session.execute(text("SELECT jurisdiction_id FROM reports WHERE id = :id"), {"id": report_id}).scalar()
+    if jurisdiction is None:
         raise NotFound(f"report {report_id} does not exist")
     if not staff:
         rows = session.execute(text(
             "SELECT at, kind, from_status, to_status, note FROM report_events "
-            "WHERE report_id = :id AND NOT internal ORDER BY at, id"), {"id": report_id}).mappings().all()
+            "WHERE jurisdiction_id = :j AND report_id = :id AND NOT internal ORDER BY at, id"),
+            {"id": report_id, "j": jurisdiction}).mappings().all()
         return [dict(r) for r in rows]
     rows = session.execute(text(
         "SELECT e.at, e.kind, e.from_status, e.to_status, e.note, e.internal, e.actor, cr.name AS crew, "
@@ -241,6 +244,6 @@ def report_events(session: Session, report_id: int, *, staff: bool = False) -> l
         "    'submitted_by', s.submitted_by) END AS submission "
         "FROM report_events e "
         "LEFT JOIN submissions s ON s.jurisdiction_id = e.jurisdiction_id AND s.id = e.submission_id "
-        "LEFT JOIN crews cr ON cr.id = e.crew_id WHERE e.report_id = :id ORDER BY e.at, e.id"),
-        {"id": report_id}).mappings().all()
+        "LEFT JOIN crews cr ON cr.id = e.crew_id WHERE e.jurisdiction_id = :j AND e.report_id = :id "
+        "ORDER BY e.at, e.id"), {"id": report_id, "j": jurisdiction}).mappings().all()
     return [dict(r) for r in rows]
