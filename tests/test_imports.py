@@ -138,7 +138,8 @@ def test_messy_csv_is_counted_exactly(session, messy, existing_graffiti, tmp_pat
     assert [(e.kind, e.from_status, e.to_status) for e in events] == [("created", None, "open"),
                                                                       ("status", "open", "resolved")]
     assert events[1].at == b.closed_at and events[1].note == "status in legacy: Closed"
-    assert session.execute(text("SELECT count(*) FROM report_districts rd JOIN reports r ON r.id = rd.report_id "
+    assert session.execute(text("SELECT count(*) FROM report_districts rd JOIN reports r "
+                                "ON r.jurisdiction_id = rd.jurisdiction_id AND r.id = rd.report_id "
                                 "WHERE r.source = 'legacy'")).scalar() == 5 * 3
     assert rollup_drift(session) == ZERO_DRIFT
 
