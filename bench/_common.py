@@ -206,7 +206,10 @@ def stopwatch(label: str, say: Callable[[str], None] = print):
 
 def figure(name: str, value: float | str, note: str = "") -> None:
     """One result line: `name value [note]`."""
-    shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):  # one decimal for big values; ratios and small times keep 3 digits
+        shown = f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
+    else:
+        shown = str(value)
     print(f"{name} {shown}{' ' + note if note else ''}", flush=True)
 
 
