@@ -1,7 +1,7 @@
 """A realistic mixed load for 60 s against geo311 with 1,000,000 reports: 80% map and list reads,
 15% submissions, 5% crew status changes, from a loopback asyncio driver (bench/_http.py: one keep-alive connection per simulated client).
 
-    .venv/bin/python bench/load.py [--seconds 60] [--concurrency 32] [--workers 2] [--reuse]
+    .venv/bin/python bench/load.py [--seconds 60] [--concurrency 8] [--workers 2] [--reuse]
 
 Figures: requests/s, p50 and p99 latency (all and per kind), errors (must be 0), and whether the
 submissions stored equal the ones acknowledged (target: >= 300 requests/s at p99 < 100 ms).
@@ -147,7 +147,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=int, default=1_000_000)
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--concurrency", type=int, default=8,
+                    help="simulated clients, each sending its next request when its reply came")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--reuse", action="store_true")
     asyncio.run(main_async(ap.parse_args()))
