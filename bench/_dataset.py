@@ -147,4 +147,5 @@ def reset(db: BenchDb) -> None:
             conn.execute(stmt)
         conn.commit()
     with db.connect() as conn:
-        conn.execute("VACUUM ANALYZE reports, submissions, report_districts, report_events")
+        conn.execute("VACUUM ANALYZE reports, submissions, report_districts, report_events, "
+                     "heat_cells, heat_cells_daily, stats_daily, district_stats_daily, contacts_daily")
