@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more for developers.
-.PHONY: run test lint stop
+.PHONY: run test lint stop messages
 
 run:  ## set up, start the embedded PostGIS, load the demo, serve on http://127.0.0.1:8000
 	scripts/run.sh
@@ -12,3 +12,7 @@ lint:
 
 stop:  ## stop the embedded database
 	.venv/bin/geo311 db stop
+
+messages:  ## find new resident-visible texts and merge them into geo311/locale/*/LC_MESSAGES/messages.po
+	.venv/bin/geo311 i18n extract
+	.venv/bin/geo311 i18n check || true

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from geo311.errors import InvalidInput
+from geo311.errors import InvalidInput, msg
 from geo311.models import Category, CategoryRoute, Jurisdiction
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
@@ -223,7 +223,7 @@ def category_ids(session: Session, codes: list[str] | None) -> list[int] | None:
     found = {c: i for c, i in session.execute(text("SELECT code, id FROM categories WHERE code = ANY(:c)"), {"c": codes})}
     unknown = [c for c in codes if c not in found]
     if unknown:
-        raise InvalidInput(f"unknown category {', '.join(unknown)}", code="bad_category")
+        raise InvalidInput(msg("unknown category {codes}", codes=", ".join(unknown)), code="bad_category")
     return [found[c] for c in codes]
 
 
@@ -239,13 +239,14 @@ def check_attributes(definitions: list[dict[str, Any]], answers: dict[str, Any])
     problems: list[str] = []
     for code in answers:
         if code not in by_code:
-            asks = ", ".join(by_code) or "no extra questions"
-            problems.append(f"attributes.{code}: not a question of this category (it asks: {asks})")
+            asks = ", ".join(by_code) or msg("no extra questions")
+            problems.append(msg("attributes.{code}: not a question of this category (it asks: {asks})", code=code, asks=asks))
     for code, d in by_code.items():
         value = answers.get(code)
         if value is None or value == "" or value == []:
             if d.get("required"):
-                problems.append(f"attributes.{code}: required ({d['description']})")
+                problems.append(msg("attributes.{code}: required ({question})", code=code,
+                                    question=msg.category(d["description"])))
             continue
         kind = d.get("datatype", "string")
         keys = [v["key"] for v in d.get("values", [])]
@@ -256,33 +257,35 @@ def check_attributes(definitions: list[dict[str, Any]], answers: dict[str, Any])
             except (TypeError, ValueError):
                 number = None
             if number is None or number != number or number in (float("inf"), float("-inf")):
-                problems.append(f"{where}: must be a number, got {value!r}")
+                problems.append(msg("{where}: must be a number, got {value!r}", where=where, value=value))
                 continue
             clean[code] = int(number) if number.is_integer() else number
         elif kind == "datetime":
             try:
                 clean[code] = datetime.fromisoformat(str(value)).isoformat()
             except ValueError:
-                problems.append(f"{where}: must be an ISO 8601 date and time, got {value!r}")
+                problems.append(msg("{where}: must be an ISO 8601 date and time, got {value!r}", where=where, value=value))
         elif kind == "singlevaluelist":
             if str(value) not in keys:
-                problems.append(f"{where}: must be one of {', '.join(keys)}, got {value!r}")
+                problems.append(msg("{where}: must be one of {keys}, got {value!r}", where=where, keys=", ".join(keys),
+                                    value=value))
             else:
                 clean[code] = str(value)
         elif kind == "multivaluelist":
             values = [str(v) for v in (value if isinstance(value, list) else [value])]
             bad = [v for v in values if v not in keys]
             if bad:
-                problems.append(f"{where}: {', '.join(map(repr, bad))} not among {', '.join(keys)}")
+                problems.append(msg("{where}: {bad} not among {keys}", where=where, bad=", ".join(map(repr, bad)),
+                                    keys=", ".join(keys)))
             else:
                 clean[code] = values
         else:  # string, text
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                problems.append(f"{where}: must be text, got {type(value).__name__}")
+                problems.append(msg("{where}: must be text, got {kind}", where=where, kind=type(value).__name__))
                 continue
             limit = 4000 if kind == "text" else 500
             if len(str(value)) > limit:
-                problems.append(f"{where}: at most {limit} characters")
+                problems.append(msg("{where}: at most {limit} characters", where=where, limit=limit))
                 continue
             clean[code] = str(value)
     return clean, problems

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo311.embedded import Cluster, EmbeddedDatabaseError
 from geo311.errors import DomainError
+from geo311.i18n_cli import i18n_app
 from geo311.settings import Settings, get_settings
 
 app = typer.Typer(help="geo311: an open geospatial 311 service on PostGIS.", no_args_is_help=True,
@@ -33,6 +34,7 @@ app.add_typer(addresses_app, name="addresses")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(categories_app, name="categories")
 app.add_typer(demo_app, name="demo")
+app.add_typer(i18n_app, name="i18n")
 
 
 @dataclass

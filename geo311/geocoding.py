@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo311.address_norm import Address, parse
-from geo311.errors import InvalidInput
+from geo311.errors import InvalidInput, msg
 
 MIN_SIMILARITY = 0.45
 MAX_GAP = 400
@@ -95,11 +95,11 @@ def _score(q: Address, row) -> tuple[float, str, int]:
 def geocode(session: Session, query: str, limit: int = 5) -> dict[str, Any]:
     """Candidates for a typed address, best first."""
     if not query or not query.strip():
-        raise InvalidInput("q is empty: type an address such as 1221 SW 4th Ave", code="bad_query")
+        raise InvalidInput(msg("q is empty: type an address such as 1221 SW 4th Ave"), code="bad_query")
     if len(query) > 200:
-        raise InvalidInput("q is too long (200 characters at most)", code="bad_query")
+        raise InvalidInput(msg("q is too long (200 characters at most)"), code="bad_query")
     if not 1 <= limit <= 20:
-        raise InvalidInput("limit must be between 1 and 20", code="bad_limit")
+        raise InvalidInput(msg("limit must be between 1 and 20"), code="bad_limit")
     q = parse(query)
     parsed = {"number": q.number, "number_suffix": q.number_suffix, "street": q.street, "unit": q.unit}
     if q.number is None or not q.name:

@@ -23,7 +23,7 @@ from geo311 import geocoding, matching
 from geo311.categories import check_attributes
 from geo311.contacts import normalize_email, normalize_phone
 from geo311.dedup import MERGE_PRIORITY_SQL, cell_lock_keys, idempotency_lock_key
-from geo311.errors import Conflict, InvalidInput, NotFound
+from geo311.errors import Conflict, InvalidInput, NotFound, join, msg
 from geo311.models import CHANNELS
 
 _GEOG = "::geography(Point,4326)"  # must match ix_reports_location_geog / ix_reports_open_geog exactly
@@ -171,13 +171,13 @@ _SUBMIT_CHOSEN = text(_SUBMIT.format(target=_TARGET_CHOSEN, geog=_GEOG, priority
 
 def check_point(session: Session, lon: float, lat: float) -> None:
     if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise InvalidInput("coordinates must be finite numbers (not NaN or infinity)", code="bad_coordinates")
+        raise InvalidInput(msg("coordinates must be finite numbers (not NaN or infinity)"), code="bad_coordinates")
     if -180 <= lon <= 180 and -90 <= lat <= 90:
         return
-    message = (f"coordinates [{lon}, {lat}] are out of range: GeoJSON puts longitude first "
-               "(-180..180), then latitude (-90..90)")
+    message = msg("coordinates [{lon}, {lat}] are out of range: GeoJSON puts longitude first "
+                  "(-180..180), then latitude (-90..90)", lon=lon, lat=lat)
     if -180 <= lat <= 180 and -90 <= lon <= 90 and matching.in_service_area(session, lat, lon):
-        message += f"; swapped, [{lat}, {lon}] lies inside the service area: did you send [lat, lon]?"
+        message += msg("; swapped, [{lat}, {lon}] lies inside the service area: did you send [lat, lon]?", lat=lat, lon=lon)
     raise InvalidInput(message, code="bad_coordinates")
 
 
@@ -187,8 +187,9 @@ def active_category(session: Session, code: str):
         "FROM categories WHERE code = :code"), {"code": code}).first()
     if row is None or not row.active:
         offered = session.execute(text("SELECT code FROM categories WHERE active ORDER BY code")).scalars().all()
-        state = "unknown" if row is None else "no longer offered"
-        raise InvalidInput(f"category {code!r} is {state}; choose one of: {', '.join(offered)}",
+        state = msg("unknown") if row is None else msg("no longer offered")
+        raise InvalidInput(msg("category {code!r} is {state}; choose one of: {offered}", code=code, state=state,
+                               offered=", ".join(offered)),
                            code="unknown_category", details={"categories": offered})
     return row
 
@@ -198,16 +199,17 @@ def _refuse_outside(session: Session, lon: float, lat: float, category) -> None:
     inside = [j["name"] for j in matching.covering_jurisdictions(session, lon, lat)]
     served = matching.categories_served_at(session, lon, lat)
     if inside:
-        where = f"[{lon}, {lat}] lies in {' and '.join(inside)}, where {category.code!r} is not served"
+        where = msg("[{lon}, {lat}] lies in {places}, where {category!r} is not served", lon=lon, lat=lat,
+                    places=" and ".join(inside), category=category.code)
     else:
         near = matching.nearest_jurisdiction(session, lon, lat)
-        where = f"[{lon}, {lat}] is outside the service area"
+        where = msg("[{lon}, {lat}] is outside the service area", lon=lon, lat=lat)
         if near:
-            where += f" ({near['distance_m'] / 1000:.1f} km from {near['name']})"
-    message = where + ("; served there: " + ", ".join(c["code"] for c in served) if served
-                       else "; no category is served there")
+            where += msg(" ({km} km from {name})", km=f"{near['distance_m'] / 1000:.1f}", name=near["name"])
+    message = where + (msg("; served there: {codes}", codes=", ".join(c["code"] for c in served)) if served
+                       else msg("; no category is served there"))
     if matching.in_service_area(session, lat, lon) and not inside:
-        message += f". Swapped, [{lat}, {lon}] is inside the service area: did you send [lat, lon]?"
+        message += msg(". Swapped, [{lat}, {lon}] is inside the service area: did you send [lat, lon]?", lat=lat, lon=lon)
     raise InvalidInput(message, code="outside_service_area",
                        details={"jurisdictions": inside, "categories_served": served})
 
@@ -218,17 +220,19 @@ def locate(session: Session, sub: NewSubmission) -> tuple[NewSubmission, str | N
     if sub.lon is not None and sub.lat is not None:
         return sub, None
     if not sub.address or not sub.address.strip():
-        raise InvalidInput("give the place: a Point geometry, or an address to look up", code="no_location")
+        raise InvalidInput(msg("give the place: a Point geometry, or an address to look up"), code="no_location")
     found = geocoding.geocode(session, sub.address, limit=5)
     best = geocoding.clear_best(found)
     if best is None:
         top = found["candidates"]
         if not top:
-            raise InvalidInput(f"no address like {sub.address!r} is known here; drop a pin on the map instead",
+            raise InvalidInput(msg("no address like {address!r} is known here; drop a pin on the map instead",
+                                   address=sub.address),
                                code="address_not_found", details={"candidates": []})
         listing = "; ".join(c["address"] for c in top)
-        raise InvalidInput(f"{sub.address!r} could be several places: {listing}. Choose one (send its point) "
-                           "or give more of the address", code="ambiguous_address", details={"candidates": top})
+        raise InvalidInput(msg("{address!r} could be several places: {listing}. Choose one (send its point) "
+                               "or give more of the address", address=sub.address, listing=listing),
+                           code="ambiguous_address", details={"candidates": top})
     return replace(sub, lon=best["lon"], lat=best["lat"]), best["address"]
 
 
@@ -248,7 +252,7 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
         category = active_category(session, sub.category)
         answers, problems = check_attributes(category.attributes, sub.attributes)
         if problems:
-            raise InvalidInput("; ".join(problems), code="bad_attributes", details=problems)
+            raise InvalidInput(join("; ", problems), code="bad_attributes", details=problems)
         keys = cell_lock_keys(category.id, sub.lon, sub.lat, category.dedup_radius_m)
         if sub.idempotency_key:
             keys = [idempotency_lock_key(sub.idempotency_key), *keys]
@@ -261,8 +265,9 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             described = describe(session, prior.report_id) if describe and prior.payload_hash == payload_hash else None
             session.rollback()
             if prior.payload_hash != payload_hash:
-                raise Conflict(f"Idempotency-Key {sub.idempotency_key!r} was already used for a different "
-                               f"submission (report {prior.report_id}); send a new key for a new submission",
+                raise Conflict(msg("Idempotency-Key {key!r} was already used for a different submission "
+                                   "(report {report_id}); send a new key for a new submission",
+                                   key=sub.idempotency_key, report_id=prior.report_id),
                                code="idempotency_conflict")
             return SubmitResult(prior.report_id, prior.reply_status == 201, prior.distance_m, replayed=True,
                                 feature=described)
@@ -301,9 +306,10 @@ def _refuse_join(session: Session, report_id: int, category) -> None:
         "SELECT r.status, c.code FROM reports r JOIN categories c ON c.id = r.category_id WHERE r.id = :id"),
         {"id": report_id}).first()
     if found is None:
-        raise NotFound(f"report {report_id} does not exist")
+        raise NotFound(msg("report {report_id} does not exist", report_id=report_id))
     if found.code != category.code:
-        raise InvalidInput(f"report {report_id} is a {found.code!r} report, not {category.code!r}",
+        raise InvalidInput(msg("report {report_id} is a {found!r} report, not {category!r}", report_id=report_id,
+                               found=found.code, category=category.code),
                            code="category_mismatch")
-    raise Conflict(f"report {report_id} is {found.status} and takes no more submissions; "
-                   "submit a new report instead", code="report_closed")
+    raise Conflict(msg("report {report_id} is {status} and takes no more submissions; submit a new report instead",
+                       report_id=report_id, status=msg(found.status.replace("_", " "))), code="report_closed")

@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import folium
-from branca.element import Element, Figure
+from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
+from jinja2 import Template
 
 MAPS_DIR = Path(__file__).resolve().parent.parent / "maps"
 STATIC_PREFIX = "/maps/static/"
@@ -101,15 +102,40 @@ def local_figure(*, title: str, location: list[float], zoom: int, tile_url: str,
     return m
 
 
+class _ZoomControl(MacroElement):
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.zoom({zoomInTitle: {{ this.zoom_in|tojson }}, zoomOutTitle: {{ this.zoom_out|tojson }}})
+            .addTo({{ this._parent.get_name() }});
+        {% if this.label %}
+        {{ this._parent.get_name() }}.getContainer().setAttribute("role", "region");
+        {{ this._parent.get_name() }}.getContainer().setAttribute("aria-label", {{ this.label|tojson }});
+        {% endif %}
+        {% endmacro %}
+    """)
+
+    def __init__(self, zoom_in: str, zoom_out: str, label: str | None) -> None:
+        super().__init__()
+        self._name = "ZoomControl"
+        self.zoom_in, self.zoom_out, self.label = zoom_in, zoom_out, label
+
+
+def zoom_control(m: folium.Map, zoom_in: str, zoom_out: str, label: str | None = None) -> None:
+    """Leaflet's zoom buttons with their names (title and aria-label) in the page's language, and
+    the map's own name for screen readers (a labelled region); make the map with zoom_control=False."""
+    m.add_child(_ZoomControl(zoom_in, zoom_out, label))
+
+
 def add_body(m: folium.Map, name: str, html: str) -> None:
     """Add server-built HTML to <body>, before the map's own div."""
     m.get_root().html.add_child(Element(html), name=name)
 
 
 def finish(m: folium.Map, static_prefix: str, *, css: Sequence[str] = (), js: Sequence[str] = (),
-           body_class: str = "", also_from: Sequence[str] = ()) -> str:
+           body_class: str = "", also_from: Sequence[str] = (), lang: str = "en",
+           direction: str | None = None) -> str:
     """Render the page: our CSS/JS after Leaflet's, local assets only (and this server's paths in
-    `also_from`, such as /photos/), an accessible <head>."""
+    `also_from`, such as /photos/), an accessible <head>, <html lang dir> of the page's language."""
     figure = m.get_root()
     localize_all(figure, static_prefix)
     html = figure.render()
@@ -118,7 +144,8 @@ def finish(m: folium.Map, static_prefix: str, *, css: Sequence[str] = (), js: Se
     head_extra += "".join(f'<script defer src="{escape_text(static_url(static_prefix, j))}"></script>'
                           for j in js)
     html = html.replace("</head>", head_extra + "\n</head>", 1)
-    html = html.replace("<html>", '<html lang="en">', 1)
+    dir_attr = f' dir="{escape_text(direction)}"' if direction else ""
+    html = html.replace("<html>", f'<html lang="{escape_text(lang)}"{dir_attr}>', 1)
     if body_class:
         html = html.replace("<body>", f'<body class="{escape_text(body_class)}">', 1)
     html = _FOLIUM_VIEWPORT.sub(VIEWPORT, html, count=1)

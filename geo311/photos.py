@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo311 import intake
-from geo311.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
+from geo311.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge, msg
 from geo311.photo_exif import Exif, read_exif
 from geo311.photo_store import PhotoStore, is_key, sha256
 from geo311.settings import Settings
@@ -108,18 +108,21 @@ def _names() -> str:
 def check_sizes(sizes: Sequence[int], limits: Limits) -> None:
     """The number of photos, each one's size, and (for more than one) their sum."""
     if len(sizes) > limits.max_count:
-        raise InvalidInput(f"at most {limits.max_count} photos go with one report; {len(sizes)} were sent",
+        raise InvalidInput(msg("at most {max} photos go with one report; {count} were sent", max=limits.max_count,
+                               count=len(sizes)),
                            code="too_many_photos")
     for i, size in enumerate(sizes, 1):
         if size > limits.max_bytes:
-            raise PayloadTooLarge(f"photo {i} is {size / 1048576:.1f} MB; each photo may be at most "
-                                  f"{limits.max_bytes / 1048576:.1f} MB", code="photo_too_large")
+            raise PayloadTooLarge(msg("photo {n} is {size} MB; each photo may be at most {limit} MB", n=i,
+                                      size=f"{size / 1048576:.1f}", limit=f"{limits.max_bytes / 1048576:.1f}"),
+                                  code="photo_too_large")
     if len(sizes) > 1 and sum(sizes) > limits.max_request_bytes:
-        raise PayloadTooLarge(f"the photos are {sum(sizes) / 1048576:.1f} MB together; at most "
-                              f"{limits.max_request_bytes / 1048576:.1f} MB go in one request", code="photo_too_large")
+        raise PayloadTooLarge(msg("the photos are {size} MB together; at most {limit} MB go in one request",
+                                  size=f"{sum(sizes) / 1048576:.1f}", limit=f"{limits.max_request_bytes / 1048576:.1f}"),
+                              code="photo_too_large")
 
 
-def _open(data: bytes, limits: Limits, what: str = "the photo") -> tuple[Image.Image, str]:
+def _open(data: bytes, limits: Limits, what: str = msg("the photo")) -> tuple[Image.Image, str]:
     """The decoded image and its media type, or a refusal. Pixels are counted from the header
     before anything is decoded; Pillow's own bomb check stays on behind ours."""
     kind = "image"
@@ -131,8 +134,9 @@ def _open(data: bytes, limits: Limits, what: str = "the photo") -> tuple[Image.I
         media_type = "image/jpeg" if fmt == "JPEG" else probe.get_format_mimetype() or "application/octet-stream"
         width, height = probe.size
         if width * height > limits.max_pixels:
-            raise PayloadTooLarge(f"{what} is {width} x {height} pixels; at most {limits.max_pixels:,} pixels "
-                                  "are accepted (a bigger one could exhaust memory when decoded)",
+            raise PayloadTooLarge(msg("{what} is {width} x {height} pixels; at most {limit} pixels are accepted "
+                                      "(a bigger one could exhaust memory when decoded)", what=what, width=width,
+                                      height=height, limit=f"{limits.max_pixels:,}"),
                                   code="photo_too_many_pixels")
         probe.verify()  # structure and checksums (PNG chunks); the image must be opened again after it
         im = Image.open(io.BytesIO(data), formats=_formats())
@@ -140,12 +144,14 @@ def _open(data: bytes, limits: Limits, what: str = "the photo") -> tuple[Image.I
             im.draft("RGB" if im.mode == "RGB" else None, (PUBLIC_EDGE, PUBLIC_EDGE))  # decode no bigger than used
         im.load()
     except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"{what} has too many pixels to decode safely", code="photo_too_many_pixels") from exc
+        raise PayloadTooLarge(msg("{what} has too many pixels to decode safely", what=what),
+                              code="photo_too_many_pixels") from exc
     except UnidentifiedImageError as exc:
-        raise UnsupportedPhoto(f"{what} is not an image of a type we take ({_names()}); the type is read from "
-                               "the content, not from the file name") from exc
+        raise UnsupportedPhoto(msg("{what} is not an image of a type we take ({types}); the type is read from "
+                                   "the content, not from the file name", what=what, types=_names())) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
-        raise InvalidInput(f"{what} could not be read: it looks like a damaged or incomplete {kind} file ({exc})",
+        raise InvalidInput(msg("{what} could not be read: it looks like a damaged or incomplete {kind} file ({error})",
+                               what=what, kind=kind, error=exc),
                            code="bad_photo") from exc
     return im, media_type
 
@@ -198,7 +204,7 @@ def prepare(uploads: Sequence[bytes], limits: Limits) -> list[Photo]:
         key = sha256(data)
         if key in photos:
             continue
-        im, media_type = _open(data, limits, f"photo {i}" if len(uploads) > 1 else "the photo")
+        im, media_type = _open(data, limits, msg("photo {n}", n=i) if len(uploads) > 1 else msg("the photo"))
         exif = read_exif(im.getexif())
         clean = _pixels_only(im)
         public, public_size = _webp(clean, PUBLIC_EDGE, 82)
@@ -315,7 +321,7 @@ def public_file(store: PhotoStore, name: str) -> bytes:
     key = public_key(name)
     data = store.get("public", key) if key else None
     if data is None:
-        raise NotFound(f"no photo {name!r}")
+        raise NotFound(msg("no photo {name!r}", name=name))
     return data
 
 
@@ -324,7 +330,7 @@ def original_file(session: Session, store: PhotoStore, photo_id: int) -> tuple[b
     row = session.execute(text("SELECT sha256, media_type FROM photos WHERE id = :id"), {"id": photo_id}).first()
     data = store.get("original", row.sha256) if row else None
     if data is None:
-        raise NotFound(f"photo {photo_id} does not exist")
+        raise NotFound(msg("photo {photo_id} does not exist", photo_id=photo_id))
     return data, row.media_type, f"photo-{photo_id}.{EXTENSIONS.get(row.media_type, 'bin')}"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo311.errors import InvalidInput, NotFound
+from geo311.errors import InvalidInput, NotFound, msg
 from geo311.intake import active_category, check_point
 from geo311.models import OPEN_STATUSES, STATUSES
 from geo311.photos import photos_sql
@@ -67,11 +67,11 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         parts = []
     if len(parts) != 4:
-        raise InvalidInput(f"bbox must be minlon,minlat,maxlon,maxlat (four numbers), got {value!r}",
+        raise InvalidInput(msg("bbox must be minlon,minlat,maxlon,maxlat (four numbers), got {value!r}", value=value),
                            code="bad_bbox")
     minlon, minlat, maxlon, maxlat = parts
     if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
-        raise InvalidInput(f"bbox {value!r} is not minlon,minlat,maxlon,maxlat in range with min < max",
+        raise InvalidInput(msg("bbox {value!r} is not minlon,minlat,maxlon,maxlat in range with min < max", value=value),
                            code="bad_bbox")
     return minlon, minlat, maxlon, maxlat
 
@@ -123,7 +123,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         at, _, rid = raw.partition("|")
         return datetime.fromisoformat(at), int(rid)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput("cursor is not one this server gave out; start again without it",
+        raise InvalidInput(msg("cursor is not one this server gave out; start again without it"),
                            code="bad_cursor") from exc
 
 
@@ -131,7 +131,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 def get_report_feature(session: Session, report_id: int) -> dict[str, Any]:
     row = session.execute(text(f"SELECT {feature_sql()} {_FROM} WHERE r.id = :id"), {"id": report_id}).first()
     if row is None:
-        raise NotFound(f"report {report_id} does not exist")
+        raise NotFound(msg("report {report_id} does not exist", report_id=report_id))
     return row[0]
 
 
@@ -173,7 +173,7 @@ def list_reports(session: Session, flt: ReportFilter, *, limit: int = 100,
     """Newest first, keyset-paginated. Returns the features as one JSON array text and the cursor of
     the next page (None on the last)."""
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", code="bad_limit")
+        raise InvalidInput(msg("limit must be between 1 and {max}", max=MAX_PAGE), code="bad_limit")
     where, params = flt.where()
     if cursor:
         at, rid = decode_cursor(cursor)
@@ -207,7 +207,7 @@ def nearby_reports(session: Session, lon: float, lat: float, category: str,
     cat = active_category(session, category)
     radius = cat.dedup_radius_m if radius_m is None else radius_m
     if not 0 <= radius <= MAX_NEARBY_RADIUS_M:
-        raise InvalidInput(f"radius_m must be between 0 and {MAX_NEARBY_RADIUS_M:g}", code="bad_radius")
+        raise InvalidInput(msg("radius_m must be between 0 and {max}", max=f"{MAX_NEARBY_RADIUS_M:g}"), code="bad_radius")
     geog = "::geography(Point,4326)"
     feature = feature_sql(extra=", 'distance_m', round(x.d::numeric, 1)")
     return session.execute(text(
@@ -229,7 +229,7 @@ def report_events(session: Session, report_id: int, *, staff: bool = False) -> l
     # the report's jurisdiction first: its events are then read from one shard (docs/scaling.md)
     jurisdiction = session.execute(text("SELECT jurisdiction_id FROM reports WHERE id = :id"), {"id": report_id}).scalar()
     if jurisdiction is None:
-        raise NotFound(f"report {report_id} does not exist")
+        raise NotFound(msg("report {report_id} does not exist", report_id=report_id))
     if not staff:
         rows = session.execute(text(
             "SELECT at, kind, from_status, to_status, note FROM report_events "

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from geo311.errors import msg
+
 MAX_DESCRIPTION = 4000
 
 
@@ -25,14 +27,14 @@ class PointIn(_Open):
     @classmethod
     def _point(cls, v: str) -> str:
         if v != "Point":
-            raise ValueError(f"the geometry must be a Point (one map pin), not a {v}")
+            raise ValueError(msg("the geometry must be a Point (one map pin), not a {kind}", kind=v))
         return v
 
     @field_validator("coordinates")
     @classmethod
     def _numbers(cls, v: list[Any]) -> list[Any]:
         if len(v) not in (2, 3) or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in v):
-            raise ValueError("coordinates must be [longitude, latitude] as two numbers")
+            raise ValueError(msg("coordinates must be [longitude, latitude] as two numbers"))
         return v
 
 
@@ -63,7 +65,7 @@ class ReportFeatureIn(_Open):
     @model_validator(mode="after")
     def _somewhere(self) -> ReportFeatureIn:
         if self.geometry is None and not (self.properties.address or "").strip():
-            raise ValueError("give the place: a Point geometry, or geometry null and properties.address")
+            raise ValueError(msg("give the place: a Point geometry, or geometry null and properties.address"))
         return self
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{

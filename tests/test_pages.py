@@ -215,7 +215,7 @@ def test_resident_without_service_area_still_renders():
 
 def test_pages_are_accessible_documents():
     for html in (resident(), report()):
-        assert '<html lang="en">' in html
+        assert '<html lang="en" dir="ltr">' in html
         assert "user-scalable=no" not in html and "maximum-scale" not in html
         assert "<title>" in html
     html = resident()
@@ -298,7 +298,7 @@ def test_report_page_shows_public_fields():
     assert "<dt>Neighborhoods</dt><dd>Buckman &lt;img src=x onerror=alert(1)&gt;</dd>" in html
     assert "<dt>Council district</dt><dd>District 3</dd>" in html
     assert "open → in progress" in html and "crew &lt;/script&gt;" in html
-    assert '<time datetime="2025-05-02T11:30:00-07:00">2025-05-02 11:30 UTC-07:00</time>' in html
+    assert '<time datetime="2025-05-02T11:30:00-07:00">May 2, 2025, 11:30\u202fAM (GMT-07:00)</time>' in html
     assert "SE 12th &amp; Main" in html
     assert "Jo Private" not in html and "jo@example.org" not in html
     assert "[45.5123, -122.6543]" in html                     # the marker, [lat, lon]

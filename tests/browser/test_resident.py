@@ -506,7 +506,9 @@ def test_the_report_page_shows_public_facts_and_history_only(tab, live):
     history = [r.locator("td").all_text_contents() for r in rows.all()]
     assert len(history) == live.sql("SELECT count(*) FROM report_events WHERE report_id = %s", (rid,))[0][0]
     assert any(what == "open → in progress" and note == "Crew on the way" for _when, what, note in history), history
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", when) for when, _what, _note in history), history
+    # dates as the reader's locale writes them (English here), with the offset shown
+    assert all(re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\u202f[AP]M \(GMT\+00:00\)", when)
+               for when, _what, _note in history), history
 
     html = page.content()
     for private in ("Robin", "robin@example.org", "503-555-0100", "Sam Second", "sam@example.org"):
