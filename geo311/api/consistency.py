@@ -12,16 +12,20 @@ Each reply also says where its reads went: `X-Geo311-Read-From: primary | replic
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from http.cookies import SimpleCookie
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo311.auth import read_session_token
 from geo311.replicas import format_lsn, parse_lsn
+
+log = logging.getLogger("geo311.api")
 
 LSN_COOKIE = "geo311_lsn"
 LSN_HEADER = "X-Geo311-Min-LSN"
@@ -118,12 +122,16 @@ def track_writes(factory: sessionmaker[Session]) -> None:
         # the same connection, still checked out: a second checkout here could wait on a pool that
         # every concurrent writer holds (200 concurrent submissions did). After the commit, the
         # position covers it; the statement opens a transaction of its own, ended at once.
+        # The write is committed whatever happens here: a failure (the database went away just after
+        # the commit) must not turn its success into an error, so the position is then not recorded.
         began = not conn.in_transaction()
         try:
             lsn = parse_lsn(conn.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar_one())
-        finally:
             if began:
                 conn.rollback()
+        except DBAPIError:
+            log.warning("could not read the WAL position after a commit; read-your-writes not recorded")
+            return
         holder = session.info[WRITTEN]
         if lsn is not None and (holder["lsn"] is None or lsn > holder["lsn"]):
             holder["lsn"] = lsn

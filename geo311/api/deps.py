@@ -75,8 +75,9 @@ def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]
     latest write (see api/consistency.py), else the primary's session. A replica that fails a
     read is skipped from then on, and the read is retried once (api/guards.RetryReads)."""
     state = request.app.state
-    found = state.replicas.read_session(wanted_lsn(request.scope, state.write_memory, state.session_secret)) \
-        if state.replicas else None
+    replicas = getattr(state, "replicas", None)  # an app without a pool (a bare router) reads the primary
+    found = replicas.read_session(wanted_lsn(request.scope, state.write_memory, state.session_secret)) \
+        if replicas else None
     request.scope.setdefault("state", {})[READ_FROM] = found[0].name if found else PRIMARY
     if found is None:
         yield primary
@@ -86,7 +87,7 @@ def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]
         try:
             yield session
         except (OperationalError, InterfaceError) as exc:
-            state.replicas.mark_down(replica.name, exc)
+            replicas.mark_down(replica.name, exc)
             raise
 
 
