@@ -1,5 +1,6 @@
-"""A minimal asyncio HTTP/1.1 client for the load benchmark: one keep-alive connection per worker,
-requests written as bytes, replies read by Content-Length or chunked encoding.
+"""A minimal HTTP/1.1 client for the benchmarks (asyncio for the load, blocking for the sequential
+ones): keep-alive connections, requests written as bytes, replies read by Content-Length or chunked
+encoding.
 
 httpx spends about a millisecond of CPU per request; on a 2-core machine that shares its cores with
 the server and PostgreSQL, the load generator's own cost must stay small, or it measures itself.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import socket
 from urllib.parse import urlencode, urlsplit
 
 
@@ -79,4 +81,70 @@ class Connection:
             body = b""
         if fields.get("connection", "").lower() == "close":
             await self.close()
+        return status, body
+
+
+class SyncConnection:
+    """The same, blocking, for the sequential benchmarks (bench/intake.py): one keep-alive socket."""
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.sock: socket.socket | None = None
+        self.file = None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.file.close()
+            self.sock.close()
+            self.sock = self.file = None
+
+    def __enter__(self) -> SyncConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
+                ) -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        for attempt in (1, 2):
+            if self.sock is None:
+                self.sock = socket.create_connection((self.host, self.port))
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.file = self.sock.makefile("rb")
+            try:
+                self.sock.sendall(raw)
+                return self._reply()
+            except (ConnectionError, ValueError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _reply(self) -> tuple[int, bytes]:
+        status_line = self.file.readline().decode("latin-1")
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split(" ", 2)[1])
+        fields = {}
+        while (line := self.file.readline().decode("latin-1")) not in ("\r\n", ""):
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        if "content-length" in fields:
+            body = self.file.read(int(fields["content-length"]))
+        elif fields.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while (size := int(self.file.readline().split(b";")[0], 16)) > 0:
+                chunks.append(self.file.read(size))
+                self.file.readline()
+            self.file.readline()
+            body = b"".join(chunks)
+        else:
+            body = b""
+        if fields.get("connection", "").lower() == "close":
+            self.close()
         return status, body

@@ -84,7 +84,6 @@ class Attachments(Protocol):
 # the locks come in a statement of their own: a statement's snapshot is taken when it starts, so
 # only the statements after the locks see what the transactions we waited for committed
 _LOCKS = text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k) l")
-_PRIOR = text("SELECT report_id, payload_hash, reply_status, distance_m FROM submissions WHERE idempotency_key = :key")
 
 _TARGET_NEAREST = f"""
     SELECT r.id, r.jurisdiction_id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
@@ -115,6 +114,9 @@ route AS (
     ORDER BY j.rank DESC, j.name LIMIT 1
 ),
 target AS ({target}),
+-- a submission already stored under this Idempotency-Key (seen after the locks): then nothing is written
+prior AS (SELECT report_id, payload_hash, reply_status, distance_m FROM submissions
+          WHERE idempotency_key = CAST(:key AS text)),
 new_report AS (
     INSERT INTO reports (category_id, location, status, priority, jurisdiction_id, agency, description,
                          address, matched_address, near_boundary, created_at, updated_at)
@@ -125,7 +127,7 @@ new_report AS (
                      AND ST_DWithin(e.geom::geography(LineString,4326), pt.g{geog}, :margin)),
            at.t, at.t
     FROM pt, at, route
-    WHERE NOT EXISTS (SELECT 1 FROM target) AND CAST(:join_id AS bigint) IS NULL
+    WHERE NOT EXISTS (SELECT 1 FROM target) AND CAST(:join_id AS bigint) IS NULL AND NOT EXISTS (SELECT 1 FROM prior)
     RETURNING id, jurisdiction_id
 ),
 merged AS (
@@ -134,7 +136,7 @@ merged AS (
         updated_at = greatest(r.updated_at, at.t),
         priority = {priority}
     FROM target, at
-    WHERE r.id = target.id AND r.jurisdiction_id = target.jurisdiction_id
+    WHERE r.id = target.id AND r.jurisdiction_id = target.jurisdiction_id AND NOT EXISTS (SELECT 1 FROM prior)
     RETURNING r.id, r.jurisdiction_id
 ),
 report AS (SELECT id, jurisdiction_id, true AS created FROM new_report
@@ -163,7 +165,9 @@ event AS (
 )
 SELECT (SELECT id FROM report) AS report_id, (SELECT created FROM report) AS created,
        (SELECT distance_m FROM target) AS distance_m, EXISTS (SELECT 1 FROM route) AS routed,
-       (SELECT id FROM sub) AS submission_id, (SELECT jurisdiction_id FROM sub) AS jurisdiction_id
+       (SELECT id FROM sub) AS submission_id, (SELECT jurisdiction_id FROM sub) AS jurisdiction_id,
+       (SELECT report_id FROM prior) AS prior_report_id, (SELECT payload_hash FROM prior) AS prior_hash,
+       (SELECT reply_status FROM prior) AS prior_status, (SELECT distance_m FROM prior) AS prior_distance
 """
 _SUBMIT_NEAREST = text(_SUBMIT.format(target=_TARGET_NEAREST, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
 _SUBMIT_CHOSEN = text(_SUBMIT.format(target=_TARGET_CHOSEN, geog=_GEOG, priority=MERGE_PRIORITY_SQL))
@@ -260,17 +264,6 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             keys = [*keys, *sorted(attachments.lock_keys())]
         payload_hash = sub.payload_hash()
         session.execute(_LOCKS, {"keys": keys})
-        prior = session.execute(_PRIOR, {"key": sub.idempotency_key}).first() if sub.idempotency_key else None
-        if prior is not None:
-            described = describe(session, prior.report_id) if describe and prior.payload_hash == payload_hash else None
-            session.rollback()
-            if prior.payload_hash != payload_hash:
-                raise Conflict(msg("Idempotency-Key {key!r} was already used for a different submission "
-                                   "(report {report_id}); send a new key for a new submission",
-                                   key=sub.idempotency_key, report_id=prior.report_id),
-                               code="idempotency_conflict")
-            return SubmitResult(prior.report_id, prior.reply_status == 201, prior.distance_m, replayed=True,
-                                feature=described)
         statement = _SUBMIT_CHOSEN if join_report_id is not None else _SUBMIT_NEAREST
         row = session.execute(statement, {
             "lon": sub.lon, "lat": sub.lat, "at": sub.at, "category_id": category.id,
@@ -284,6 +277,17 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
             "attributes": orjson.dumps(answers).decode(), "raw": orjson.dumps(sub.raw).decode(),
             "actor": sub.actor,
         }).one()
+        if row.prior_report_id is not None:  # a repeated Idempotency-Key: the statement wrote nothing
+            same = row.prior_hash == payload_hash
+            described = describe(session, row.prior_report_id) if describe and same else None
+            session.rollback()
+            if not same:
+                raise Conflict(msg("Idempotency-Key {key!r} was already used for a different submission "
+                                   "(report {report_id}); send a new key for a new submission",
+                                   key=sub.idempotency_key, report_id=row.prior_report_id),
+                               code="idempotency_conflict")
+            return SubmitResult(row.prior_report_id, row.prior_status == 201, row.prior_distance, replayed=True,
+                                feature=described)
         if row.report_id is None:
             if join_report_id is not None:
                 _refuse_join(session, join_report_id, category)

@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    track_writes(app.state.sessionmaker)
+    if replicas:  # read-your-writes bookkeeping (two round trips per write) only when replicas serve reads
+        track_writes(app.state.sessionmaker)
     app.state.replicas = replicas
     app.state.write_memory = WriteMemory(settings.read_your_writes_seconds)
     app.state.session_secret = settings.session_secret()

@@ -3,12 +3,13 @@ when one is fit), SettingsDep, PrincipalDep."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from geo311.api.consistency import READ_FROM, wanted_lsn, watch
 from geo311.auth import (
@@ -28,14 +29,20 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session on the primary: every write, and the reads that must see one."""
-    with request.app.state.sessionmaker() as session:
-        watch(session, request.scope)
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session on the primary: every write, and the reads that must see one. Made on the event
+    loop (no I/O until its first query, in the route's thread); closed in the thread pool, where
+    handing its connection back may talk to the server. Each thread hop saved is a few tens of
+    microseconds off every request."""
+    session = request.app.state.sessionmaker()
+    watch(session, request.scope)
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -43,9 +50,17 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+async def get_principal(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
     """A Bearer key, or the session cookie of the staff pages (whose unsafe requests must carry
-    the CSRF token), or anonymous. A key that is wrong or revoked is a 401, never anonymous."""
+    the CSRF token), or anonymous. A key that is wrong or revoked is a 401, never anonymous.
+    Anonymous callers are told apart on the event loop; a key or a cookie is looked up in the
+    thread pool (it reads the database)."""
+    if not request.headers.get("authorization") and not request.cookies.get(SESSION_COOKIE):
+        return ANONYMOUS
+    return await run_in_threadpool(_principal, request, session, settings)
+
+
+def _principal(request: Request, session: Session, settings: Settings) -> Principal:
     header = request.headers.get("authorization")
     if header:
         scheme, _, token = header.partition(" ")
