@@ -84,6 +84,14 @@ class Attachments(Protocol):
 # the locks come in a statement of their own: a statement's snapshot is taken when it starts, so
 # only the statements after the locks see what the transactions we waited for committed
 _LOCKS = text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k) l")
+_CATEGORY_COLUMNS = "id, code, active, default_priority, dedup_radius_m, dedup_window, attributes"
+# the locks, and the category as it stands, in one round trip: the keys come from the category this
+# process last saw, and the row read back says whether that is still the category (see _lock())
+_LOCKS_WITH_CATEGORY = text(
+    "SELECT (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k) l) "
+    f"AS locked, {_CATEGORY_COLUMNS} FROM categories WHERE code = :code")
+#: (database, code) -> the category row last read; every use is checked against the table (_lock)
+_seen_categories: dict[tuple[str, str], Any] = {}
 
 _TARGET_NEAREST = f"""
     SELECT r.id, r.jurisdiction_id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
@@ -186,9 +194,8 @@ def check_point(session: Session, lon: float, lat: float) -> None:
 
 
 def active_category(session: Session, code: str):
-    row = session.execute(text(
-        "SELECT id, code, active, default_priority, dedup_radius_m, dedup_window, attributes "
-        "FROM categories WHERE code = :code"), {"code": code}).first()
+    row = session.execute(text(f"SELECT {_CATEGORY_COLUMNS} FROM categories WHERE code = :code"),
+                          {"code": code}).first()
     if row is None or not row.active:
         offered = session.execute(text("SELECT code FROM categories WHERE active ORDER BY code")).scalars().all()
         state = msg("unknown") if row is None else msg("no longer offered")
@@ -240,6 +247,33 @@ def locate(session: Session, sub: NewSubmission) -> tuple[NewSubmission, str | N
     return replace(sub, lon=best["lon"], lat=best["lat"]), best["address"]
 
 
+def _lock_keys(category, sub: NewSubmission, attachments: Attachments | None) -> list[int]:
+    keys = cell_lock_keys(category.id, sub.lon, sub.lat, category.dedup_radius_m)
+    if sub.idempotency_key:
+        keys = [idempotency_lock_key(sub.idempotency_key), *keys]
+    if attachments is not None:  # last and sorted: every transaction locks in the same order
+        keys = [*keys, *sorted(attachments.lock_keys())]
+    return keys
+
+
+def _lock(session: Session, sub: NewSubmission, attachments: Attachments | None):
+    """Take the submission's advisory locks and return its category (refused when unknown or no
+    longer offered). The category this process saw last gives the lock keys, and the same
+    statement reads the category back: when it changed meanwhile (rare: a new radius moves the
+    cells), the current one is read and its locks are taken too (holding a few more is harmless)."""
+    seen_key = (str(session.get_bind().engine.url), sub.category)
+    seen = _seen_categories.get(seen_key)
+    if seen is not None and seen.active:
+        row = session.execute(_LOCKS_WITH_CATEGORY, {"keys": _lock_keys(seen, sub, attachments),
+                                                      "code": sub.category}).first()
+        if row is not None and tuple(row)[1:] == tuple(seen):
+            return seen
+    category = active_category(session, sub.category)
+    _seen_categories[seen_key] = category
+    session.execute(_LOCKS, {"keys": _lock_keys(category, sub, attachments)})
+    return category
+
+
 def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 15.0,
            join_report_id: int | None = None, attachments: Attachments | None = None,
            describe: Callable[[Session, int], Any] | None = None) -> SubmitResult:
@@ -253,17 +287,11 @@ def submit(session: Session, sub: NewSubmission, *, boundary_margin_m: float = 1
         phone_norm, email_norm = normalize_phone(sub.reporter_phone), normalize_email(sub.reporter_email)
         sub, matched = locate(session, sub)
         check_point(session, sub.lon, sub.lat)
-        category = active_category(session, sub.category)
+        category = _lock(session, sub, attachments)
         answers, problems = check_attributes(category.attributes, sub.attributes)
         if problems:
             raise InvalidInput(join("; ", problems), code="bad_attributes", details=problems)
-        keys = cell_lock_keys(category.id, sub.lon, sub.lat, category.dedup_radius_m)
-        if sub.idempotency_key:
-            keys = [idempotency_lock_key(sub.idempotency_key), *keys]
-        if attachments is not None:  # last and sorted: every transaction locks in the same order
-            keys = [*keys, *sorted(attachments.lock_keys())]
         payload_hash = sub.payload_hash()
-        session.execute(_LOCKS, {"keys": keys})
         statement = _SUBMIT_CHOSEN if join_report_id is not None else _SUBMIT_NEAREST
         row = session.execute(statement, {
             "lon": sub.lon, "lat": sub.lat, "at": sub.at, "category_id": category.id,

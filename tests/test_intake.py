@@ -169,6 +169,17 @@ def test_merge_within_radius_and_new_beyond_it(session):
     assert kinds == ["created", "merged"]
 
 
+def test_a_changed_radius_applies_to_the_next_submission(session):
+    """Intake remembers the categories it has seen (one round trip fewer), but checks each use
+    against the table: a new radius takes effect at once, wider or narrower."""
+    first = submit(session, new(HOSFORD, "campsite"))  # campsite: 50 m
+    session.execute(text("UPDATE categories SET dedup_radius_m = 10 WHERE code = 'campsite'"))
+    assert submit(session, new(offset(HOSFORD, east_m=30), "campsite")).created  # 30 m: beyond the new 10 m
+    session.execute(text("UPDATE categories SET dedup_radius_m = 200 WHERE code = 'campsite'"))
+    joined = submit(session, new(offset(HOSFORD, north_m=150), "campsite"))
+    assert not joined.created and joined.report_id == first.report_id
+
+
 @pytest.mark.parametrize("category, inside_m, outside_m", [
     ("pothole", 3, 6), ("abandoned_vehicle", 6, 12), ("illegal_dumping", 25, 40),
 ])
