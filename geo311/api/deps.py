@@ -34,12 +34,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     loop (no I/O until its first query, in the route's thread); closed in the thread pool, where
     handing its connection back may talk to the server. Each thread hop saved is a few tens of
     microseconds off every request."""
-    session = request.app.state.sessionmaker()
+    made = request.app.state.sessionmaker()
+    session = made.__enter__()
     watch(session, request.scope)
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        await run_in_threadpool(made.__exit__, None, None, None)
 
 
 async def get_app_settings(request: Request) -> Settings:
