@@ -24,7 +24,14 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
+#: dates outside these years are typing mistakes, not 311 history (and would overflow date arithmetic)
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def period(since: date | None, until: date | None, default_days: int = 30) -> tuple[date, date]:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise InvalidInput(f"{name} must be a date between {EARLIEST} and {LATEST}", code="bad_period")
     until = until or today() + timedelta(days=1)
     since = since or until - timedelta(days=default_days)
     if since >= until:

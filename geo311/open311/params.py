@@ -49,6 +49,8 @@ def parse_datetime(value: str | None, name: str) -> datetime | None:
     except ValueError:
         raise InvalidInput(f"{name} must be an ISO 8601 date and time such as 2025-05-01T00:00:00Z, "
                            f"got {value!r}", code="bad_date") from None
+    if not 1900 <= at.year <= 2999:  # a typing mistake, and date arithmetic would overflow near year 1 or 9999
+        raise InvalidInput(f"{name} must be between the years 1900 and 2999, got {value!r}", code="bad_date")
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 

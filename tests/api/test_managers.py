@@ -123,6 +123,11 @@ def test_timeseries(client, data):
     rows = list(csv.reader(io.StringIO(client.get("/api/v1/stats/timeseries?interval=month&format=csv",
                                                    headers=headers(world)).text)))
     assert rows[0] == ["period", "new", "resolved"] and len(rows) > 2
+    for query in ("until=0001-01-01", "since=9999-12-31", "since=0001-01-02&until=0001-02-01"):
+        bad = client.get(f"/api/v1/stats/timeseries?{query}", headers=headers(world))  # found by the fuzzer: a 500
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_period", query
+    assert client.get("/api/v1/stats/districts?layer=coalition&until=0001-01-01",
+                      headers=headers(world)).status_code == 422
 
 
 @pytest.mark.parametrize("who, status", [("anonymous", 401), ("resident", 403), ("crew_own", 403),

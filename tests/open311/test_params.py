@@ -25,6 +25,10 @@ def test_window_defaults_and_the_90_day_limit():
         params.parse_window("2025-02-01", "2025-01-01")
     with pytest.raises(InvalidInput, match="start_date must be an ISO 8601"):
         params.parse_window("yesterday", None)
+    # found by fuzzing: 90 days from the last date there is (or before the first) overflowed into a 500
+    for start, end in (("9999-12-31", None), (None, "0001-01-01"), ("0001-01-01", "0001-02-01")):
+        with pytest.raises(InvalidInput, match="between the years 1900 and 2999"):
+            params.parse_window(start, end)
 
 
 def test_lists_pages_and_boxes():
