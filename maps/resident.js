@@ -56,6 +56,11 @@
     return node;
   }
 
+  /* Is the page in English? (The server's free-text notes in replies are English.) */
+  function english() {
+    return (document.documentElement.lang || "en").toLowerCase().indexOf("en") === 0;
+  }
+
   /* A text in the page's language (English when it has no translation), {placeholders} filled in as text. */
   function _(text, params) {
     var t = (cfg && cfg.messages && Object.prototype.hasOwnProperty.call(cfg.messages, text)) ? cfg.messages[text] : text;
@@ -436,7 +441,8 @@
           return c && isFinite(Number(c.lat)) && isFinite(Number(c.lon)) && c.address;
         });
         if (!list.length) {
-          searchStatus(sentence(res.data.message || _("no address like {address} is known here", { address: q })) +
+          // the server's own wording is English: readers of other languages get the translated one
+          searchStatus(sentence((english() && res.data.message) || _("no address like {address} is known here", { address: q })) +
             " " + _("Check the address, or place the pin on the map."), true);
           return;
         }
@@ -757,7 +763,7 @@
         photoNote(item, (extra.length ? _("The pin is where this photo was taken ({details}).", { details: extra.join(", ") })
                          : _("The pin is where this photo was taken.")) + " " + _("Drag it if the problem is elsewhere."), "ok");
       } else if (res.ok && d.located === false) {
-        photoNote(item, sentence(d.message || _("this photo carries no location: place the pin on the map")), "warn");
+        photoNote(item, sentence((english() && d.message) || _("this photo carries no location: place the pin on the map")), "warn");
       } else if (!res.ok) {
         photoNote(item, sentence(errorOf(res).message), "bad");
       }

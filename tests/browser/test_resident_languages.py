@@ -132,6 +132,13 @@ def test_a_vietnamese_speaking_resident_reports_a_campsite(vi_tab, live):
     expect(page.locator("html")).to_have_attribute("lang", "vi")
     expect(page.get_by_role("heading", level=1)).to_have_text("Báo cáo sự cố")
 
+    # an address that is not known: said in Vietnamese, not in the server's English note
+    page.get_by_label("Tìm địa chỉ").fill("12 nowhere lane")
+    with page.expect_response(is_api("/geocode")):
+        page.get_by_role("button", name="Tìm", exact=True).click()
+    expect(page.locator("#g311-search-status")).to_contain_text("Không tìm thấy địa chỉ nào giống 12 nowhere lane ở đây.")
+    expect(page.locator("#g311-search-status")).not_to_contain_text("is known here")
+
     # an address, found in Vietnamese words
     page.get_by_label("Tìm địa chỉ").fill("1101 se division st")
     with page.expect_response(is_api("/geocode")):
