@@ -2,7 +2,7 @@
 5% crew status changes): geo311 on the primary alone versus the primary plus one streaming replica,
 on this one machine, taking turns (primary, replica, replica, primary, ...).
 
-    .venv/bin/python bench/replica.py [--reports 200000] [--seconds 30] [--rounds 2] [--concurrency 16]
+    .venv/bin/python bench/replica.py [--reports 200000] [--seconds 30] [--rounds 2] [--concurrency 8]
 
 It runs on an embedded cluster of its own (<data_dir>/bench-replica, port 54341 and 54342, kept
 for the next run; --drop removes it), so the shared cluster is left alone. Figures per setup:
@@ -208,7 +208,7 @@ def main() -> None:
     ap.add_argument("--reports", type=int, default=200_000)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=54341)
     ap.add_argument("--drop", action="store_true", help="remove the bench cluster (and its replica) at the end")
