@@ -24,9 +24,7 @@ agent.js; the config travels as JSON through map_assets.script_json().
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
-import jinja2
 from branca.element import Element
 
 from geo311 import geocoding
@@ -40,6 +38,7 @@ from geo311.map_assets import (
     script_json,
 )
 from geo311.pages import DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, bbox_bounds, lat_lon
+from geo311.staff_pages import message_page, template
 
 #: how a caller reached 311 (X-Geo311-Channel), as the page names them
 CHANNEL_LABELS = {"phone": "Phone", "email": "Email", "walk_in": "Walk-in"}
@@ -50,7 +49,6 @@ NEARBY_RADIUS_M = 250
 #: a report number is at most this many digits; longer digit strings are phone numbers
 REPORT_ID_DIGITS = 9
 
-_env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 AGENT_PANEL = """\
 <a class="g311-skip" href="#g311-search-q">Skip to the search</a>
@@ -173,35 +171,6 @@ AGENT_PANEL = """\
 <script type="application/json" id="geo311-config">{{ config_json|safe }}</script>
 """
 
-FORBIDDEN_PAGE = """\
-<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Agents only · geo311</title>
-<link rel="stylesheet" href="{{ css }}">
-</head>
-<body class="g311-plain">
-<header class="g311-topbar">
-  <span class="g311-hint">Signed in as {{ signed_in_as }}</span>
-  <form method="post" action="/logout" id="g311-logout"><button type="submit" id="g311-signout">Sign out</button></form>
-</header>
-<main class="g311-report">
-  <h1>Agents only</h1>
-  <p id="g311-message">The agent page is for 311 agents, managers and administrators. You are signed in as
-    {{ signed_in_as }}.</p>
-  {% if home %}<p><a href="{{ home }}">Go to your own page</a></p>{% endif %}
-</main>
-</body>
-</html>
-"""
-
-
-@lru_cache
-def _template(source: str) -> jinja2.Template:
-    return _env.from_string(source)
-
 
 def agent_page(
     *,
@@ -239,7 +208,7 @@ def agent_page(
         "geocode": {"clear_score": geocoding.CLEAR_SCORE, "clear_margin": geocoding.CLEAR_MARGIN,
                     "lone_score": geocoding.LONE_SCORE, "lone_margin": geocoding.LONE_MARGIN, "limit": 5},
     }
-    add_body(m, "geo311_agent", _template(AGENT_PANEL).render(
+    add_body(m, "geo311_agent", template(AGENT_PANEL).render(
         signed_in_as=signed_in_as, channels=CHANNELS, channel=channel, id_digits=REPORT_ID_DIGITS,
         config_json=script_json(config)))
     return finish(m, static_prefix, css=["geo311.css", "agent.css"], js=["agent.js"], body_class="g311-agent")
@@ -247,5 +216,6 @@ def agent_page(
 
 def forbidden_page(*, signed_in_as: str, home: str | None = None, static_prefix: str = STATIC_PREFIX) -> str:
     """A plain page (no map, no script) for a signed-in user whose role may not use /agent."""
-    return _template(FORBIDDEN_PAGE).render(signed_in_as=signed_in_as, home=home,
-                                            css=f"{static_prefix.rstrip('/')}/geo311.css")
+    return message_page(title="Agents only", signed_in_as=signed_in_as, home=home, static_prefix=static_prefix,
+                        message="The agent page is for 311 agents, managers and administrators. "
+                                f"You are signed in as {signed_in_as}.")

@@ -15,11 +15,9 @@ CSRF token is in <meta name="csrf-token"> for crew.js to send as X-CSRF-Token on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from branca.element import Element
 
 from geo311.map_assets import (
@@ -31,12 +29,12 @@ from geo311.map_assets import (
     script_json,
 )
 from geo311.pages import DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, lat_lon
+from geo311.staff_pages import message_page, template
 from geo311.worklists import BANDS as WORKLIST_BANDS
 
 #: the work list's bands, most urgent first (the page's legend; crew.js colours markers by them)
 BANDS = tuple(name for name, _low, _high in WORKLIST_BANDS)
 
-_env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 CREW_PANEL = """\
 <a class="g311-skip" href="#g311-stops-title">Skip to the stops</a>
@@ -96,39 +94,6 @@ CREW_PANEL = """\
 <script type="application/json" id="geo311-config">{{ config_json|safe }}</script>
 """
 
-NO_CREW_PAGE = """\
-<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · geo311</title>
-<link rel="stylesheet" href="{{ css }}">
-</head>
-<body class="g311-plain">
-<header class="g311-topbar g311-crew-bar">
-  <span class="g311-hint">Signed in as {{ signed_in_as }}</span>
-  <form method="post" action="/logout" id="g311-logout"><button type="submit" id="g311-signout">Sign out</button></form>
-</header>
-<main class="g311-report">
-  <h1>{{ title }}</h1>
-  <p id="g311-message">{{ message }}</p>
-  {% if choices %}
-  <h2>Crews</h2>
-  <ul id="g311-crews">
-    {% for c in choices %}<li><a href="{{ c.href }}">{{ c.name }}</a></li>{% endfor %}
-  </ul>
-  {% endif %}
-</main>
-</body>
-</html>
-"""
-
-
-@lru_cache
-def _template(source: str) -> jinja2.Template:
-    return _env.from_string(source)
-
 
 def _words(code: Any) -> str:
     return str(code or "").replace("_", " ")
@@ -178,7 +143,7 @@ def crew_page(
         "worklist": worklist_url(crew["id"], api_base), "limit": int(limit), "bands": list(BANDS),
         "login_url": "/login?next=/crew",
     }
-    add_body(m, "geo311_crew", _template(CREW_PANEL).render(
+    add_body(m, "geo311_crew", template(CREW_PANEL).render(
         crew=crew, choices=list(choices), signed_in_as=signed_in_as, bands=BANDS,
         areas=_areas(crew.get("areas") or ()), categories=[_words(c) for c in crew.get("categories") or ()],
         csv_url=worklist_url(crew["id"], api_base, "csv"), gpx_url=worklist_url(crew["id"], api_base, "gpx"),
@@ -197,5 +162,5 @@ def no_crew_page(
     """A plain staff page (no map, no script): no crews yet, or no crew of that name. For managers,
     `choices` lists the crews there are, each a link to its work list."""
     links = [{"name": c["name"], "href": "/crew?" + urlencode({"crew": c["name"]})} for c in choices]
-    return _template(NO_CREW_PAGE).render(title=title, message=message, signed_in_as=signed_in_as,
-                                          choices=links, css=f"{static_prefix.rstrip('/')}/geo311.css")
+    return message_page(title=title, message=message, signed_in_as=signed_in_as, choices=links,
+                        static_prefix=static_prefix)

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-import jinja2
 from branca.element import Element
 from folium.plugins import HeatMap
 
@@ -41,6 +39,7 @@ from geo311.map_assets import (
 )
 from geo311.models import CLOSED_STATUSES, STATUSES
 from geo311.pages import DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, bbox_bounds, lat_lon
+from geo311.staff_pages import message_page, template
 
 #: what the choropleth can colour the districts by: (key, label, what it counts, palette light -> dark)
 MEASURES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -67,7 +66,6 @@ def _words(code: Any) -> str:
 
 
 
-_env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 MANAGER_PANEL = """\
 <a class="g311-skip" href="#g311-overdue-title">Skip to the overdue table</a>
@@ -182,35 +180,6 @@ MANAGER_PANEL = """\
 </aside>
 <script type="application/json" id="geo311-config">{{ config_json|safe }}</script>
 """
-
-FORBIDDEN_PAGE = """\
-<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Managers only · geo311</title>
-<link rel="stylesheet" href="{{ css }}">
-</head>
-<body class="g311-plain">
-<header class="g311-topbar g311-crew-bar">
-  <span class="g311-hint">Signed in as {{ signed_in_as }}</span>
-  <form method="post" action="/logout" id="g311-logout"><button type="submit" id="g311-signout">Sign out</button></form>
-</header>
-<main class="g311-report">
-  <h1>Managers only</h1>
-  <p id="g311-message">The manager page is for keys of the manager or admin role; you are signed in
-    as {{ signed_in_as }}. Sign out and sign in with a manager's key to see it.</p>
-  {% if home %}<p><a href="{{ home }}">Go to your own page</a></p>{% endif %}
-</main>
-</body>
-</html>
-"""
-
-
-@lru_cache
-def _template(source: str) -> jinja2.Template:
-    return _env.from_string(source)
 
 
 #: the status filter: (page value, label, the API's `status`); the API's `open` alone means the
@@ -345,7 +314,7 @@ def manager_page(
         "defaults": clean_filters({}, cats, layer_list), "filters": f,
         "overdue_rows": OVERDUE_ROWS, "bbox": list(bbox) if bbox else None,
     }
-    add_body(m, "geo311_manager", _template(MANAGER_PANEL).render(
+    add_body(m, "geo311_manager", template(MANAGER_PANEL).render(
         signed_in_as=signed_in_as, categories=cats, statuses=STATUS_CHOICES, layers=layer_list,
         intervals=INTERVALS, measures=MEASURES, f=f,
         layer_title=next((layer["title"] for layer in layer_list if layer["key"] == f["layer"]), ""),
@@ -356,5 +325,6 @@ def manager_page(
 
 def forbidden_page(*, signed_in_as: str, home: str | None = None, static_prefix: str = STATIC_PREFIX) -> str:
     """A plain page (no map, no script) for a signed-in user whose role may not see /manager."""
-    return _template(FORBIDDEN_PAGE).render(signed_in_as=signed_in_as, home=home,
-                                            css=f"{static_prefix.rstrip('/')}/geo311.css")
+    return message_page(title="Managers only", signed_in_as=signed_in_as, home=home, static_prefix=static_prefix,
+                        message="The manager page is for keys of the manager or admin role; you are signed in "
+                                f"as {signed_in_as}. Sign out and sign in with a manager's key to see it.")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from geo311 import crew_page, crews
 from geo311.api.deps import ReadSessionDep, SettingsDep
-from geo311.api.login import page_session
+from geo311.api.login import HOME, WrongRole, page_session
 from geo311.auth import Principal
 from geo311.errors import NotFound
 from geo311.map_assets import STATIC_PREFIX, page_headers
@@ -28,9 +28,16 @@ def signed_in_as(principal: Principal) -> str:
     return f"{principal.role} (key {principal.key_id})"
 
 
-def _html(html: str, tile_url: str, status_code: int = 200) -> HTMLResponse:
+def staff_html(html: str, tile_url: str, status_code: int = 200) -> HTMLResponse:
+    """A staff page's reply: its security headers, and never cached (it names who is signed in)."""
     headers = page_headers(html, tile_url) | {"Cache-Control": "no-store"}
     return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def refused(exc: WrongRole, page: str) -> tuple[str, str | None]:
+    """For the 403 page of `page`: how to name who is signed in, and their own page (if not this one)."""
+    home = HOME.get(exc.principal.role)
+    return signed_in_as(exc.principal), home if home != page else None
 
 
 @router.get("/crew", response_class=HTMLResponse, summary="The crew page: the work list as a route")
@@ -50,7 +57,7 @@ def crew_work_page(request: Request, session: ReadSessionDep, settings: Settings
             html = crew_page.no_crew_page(
                 title="No crews yet", signed_in_as=who, static_prefix=STATIC_PREFIX,
                 message="There are no crews yet. Create one with `geo311 crews create` or POST /api/v1/crews.")
-            return _html(html, settings.tile_url)
+            return staff_html(html, settings.tile_url)
         if crew is None or not crew.strip():
             info = choices[0]
         else:
@@ -60,8 +67,8 @@ def crew_work_page(request: Request, session: ReadSessionDep, settings: Settings
                 html = crew_page.no_crew_page(
                     title="No such crew", signed_in_as=who, choices=choices, static_prefix=STATIC_PREFIX,
                     message=f"There is no crew named {crew.strip()!r}. Pick one of these:")
-                return _html(html, settings.tile_url, status_code=404)
+                return staff_html(html, settings.tile_url, status_code=404)
     html = crew_page.crew_page(crew=info, csrf_token=token, signed_in_as=who, choices=choices,
                                tile_url=settings.tile_url, tile_attribution=settings.tile_attribution,
                                static_prefix=STATIC_PREFIX)
-    return _html(html, settings.tile_url)
+    return staff_html(html, settings.tile_url)

@@ -84,5 +84,17 @@ def page_session(request: Request, session, settings, roles: tuple[str, ...]):
     if principal is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target}, safe='/')}", status_code=303)
-    principal.require(*roles)
+    try:
+        principal.require(*roles)
+    except Forbidden as exc:
+        raise WrongRole(exc.message, principal) from None
     return principal, csrf_token(secret, cookie)
+
+
+class WrongRole(Forbidden):
+    """A staff page asked for by someone signed in with a key of another role: the page answers
+    with a 403 page that names them and links to their own page (`principal` is who they are)."""
+
+    def __init__(self, message: str, principal) -> None:
+        super().__init__(message, code="forbidden")
+        self.principal = principal

@@ -14,22 +14,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from geo311 import boundaries, categories, manager_page
-from geo311.api.crew_pages import signed_in_as
-from geo311.api.deps import SESSION_COOKIE, ReadSessionDep, SettingsDep
-from geo311.api.login import HOME, page_session
-from geo311.auth import principal_for_key_id, read_session_token
-from geo311.errors import Forbidden
-from geo311.map_assets import STATIC_PREFIX, page_headers
+from geo311.api.crew_pages import refused, signed_in_as, staff_html
+from geo311.api.deps import ReadSessionDep, SettingsDep
+from geo311.api.login import WrongRole, page_session
+from geo311.map_assets import STATIC_PREFIX
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 ROLES = ("manager", "admin")
 Text = Annotated[str | None, Query(max_length=100)]
 FromDay = Annotated[str | None, Query(alias="from", max_length=100)]
-
-
-def _html(html: str, tile_url: str, status_code: int = 200) -> HTMLResponse:
-    headers = page_headers(html, tile_url) | {"Cache-Control": "no-store"}
-    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 @router.get("/manager", response_class=HTMLResponse, summary="The manager page: heat map, districts, overdue work")
@@ -38,14 +31,11 @@ def manager_dashboard(request: Request, session: ReadSessionDep, settings: Setti
                       interval: Text = None) -> Response:
     try:
         signed_in = page_session(request, session, settings, ROLES)
-    except Forbidden:
-        key_id = read_session_token(settings.session_secret(), request.cookies.get(SESSION_COOKIE))
-        principal = principal_for_key_id(session, key_id) if key_id else None
-        who = signed_in_as(principal) if principal else "another role"
-        home = HOME.get(principal.role) if principal else None
-        html = manager_page.forbidden_page(signed_in_as=who, home=home if home != "/manager" else None,
+    except WrongRole as exc:
+        who, home = refused(exc, "/manager")
+        html = manager_page.forbidden_page(signed_in_as=who, home=home,
                                            static_prefix=STATIC_PREFIX)
-        return _html(html, settings.tile_url, status_code=403)
+        return staff_html(html, settings.tile_url, status_code=403)
     if isinstance(signed_in, RedirectResponse):
         return signed_in
     principal, token = signed_in
@@ -57,4 +47,4 @@ def manager_dashboard(request: Request, session: ReadSessionDep, settings: Setti
         filters={"category": category, "status": status, "from": from_, "to": to, "layer": layer,
                  "view": view, "measure": measure, "interval": interval},
         tile_url=settings.tile_url, tile_attribution=settings.tile_attribution, static_prefix=STATIC_PREFIX)
-    return _html(html, settings.tile_url)
+    return staff_html(html, settings.tile_url)
