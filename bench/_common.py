@@ -282,6 +282,12 @@ def machine_info(conn: psycopg.Connection) -> dict[str, str]:
     }
 
 
+def describe_machine(conn: psycopg.Connection) -> None:
+    """The `machine.*` lines every benchmark prints first."""
+    for k, v in machine_info(conn).items():
+        figure(f"machine.{k}", v)
+
+
 def loadavg() -> str:
     """The 1, 5 and 15 minute load averages: a busy machine skews every figure."""
     try:

@@ -149,3 +149,12 @@ def reset(db: BenchDb) -> None:
     with db.connect() as conn:
         conn.execute("VACUUM ANALYZE reports, submissions, report_districts, report_events, "
                      "heat_cells, heat_cells_daily, stats_daily, district_stats_daily, contacts_daily")
+
+
+def places_and_open_ids(conn) -> tuple[list[tuple[float, float]], list[int]]:
+    """What the mixed loads pick from: 2,000 report locations (a 1 % sample of the table) and
+    5,000 open reports."""
+    places = conn.execute("SELECT ST_X(location), ST_Y(location) FROM reports TABLESAMPLE SYSTEM (1) LIMIT 2000").fetchall()
+    open_ids = [r[0] for r in conn.execute(
+        "SELECT id FROM reports WHERE status = 'open' ORDER BY random() LIMIT 5000").fetchall()]
+    return places, open_ids

@@ -19,7 +19,7 @@ import gzip
 import random
 import time
 
-from _common import bench_db, figure, loadavg, machine_info, percentile
+from _common import bench_db, describe_machine, figure, loadavg, percentile
 
 from geo311.address_loader import load_addresses
 from geo311.address_norm import parse
@@ -68,8 +68,7 @@ def main() -> None:
     db.drop()
     db.create()
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            figure(f"machine.{k}", v)
+        describe_machine(conn)
     figure("machine.loadavg", loadavg())
     engine = make_engine(Settings(database_url=db.url), db.url)
     sessions = make_sessionmaker(engine)

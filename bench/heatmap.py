@@ -16,7 +16,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from _common import bench_db, figure, loadavg, machine_info, percentile
+from _common import bench_db, describe_machine, figure, loadavg, percentile
 from _dataset import prepare_database, reset
 
 from geo311 import heatmaps, stats
@@ -70,8 +70,7 @@ def one_size(n: int, runs: int, reuse: bool, intake: bool, describe: bool) -> No
     reset(db)
     if describe:
         with db.connect() as conn:
-            for k, v in machine_info(conn).items():
-                figure(f"machine.{k}", v)
+            describe_machine(conn)
     figure("machine.loadavg", loadavg())
     engine = make_engine(Settings(database_url=db.url), db.url)
     sessions = make_sessionmaker(engine)

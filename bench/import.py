@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from _common import REPO, BenchDb, bench_db, figure, loadavg, machine_info, running_server
+from _common import REPO, BenchDb, bench_db, describe_machine, figure, loadavg, running_server
 from _dataset import city_id, prepare_database
 
 SEED = 311
@@ -257,8 +257,7 @@ def main() -> None:
     args = ap.parse_args()
     db = import_db()
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            print(f"machine.{k} {v}")
+        describe_machine(conn)
         city = city_id(conn)
         city_wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
     print(f"loadavg {loadavg()}")

@@ -32,10 +32,10 @@ from _common import (
     alternate,
     bench_db,
     covered,
+    describe_machine,
     figure,
     jitter,
     loadavg,
-    machine_info,
     points_in,
     running_server,
 )
@@ -254,8 +254,7 @@ def main() -> None:
     prepare_database(db, args.reports, args.reuse)
     reset(db)
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            figure(f"machine.{k}", v)
+        describe_machine(conn)
         http_items, floor_items = workloads(conn, args.requests, random.Random(SEED))
     figure("machine.loadavg_before", loadavg())
     with running_server(db.url) as server, http_path(server.url, http_items) as post, \

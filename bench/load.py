@@ -16,8 +16,8 @@ import time
 import uuid
 from collections import defaultdict
 
-from _common import bench_db, covered, figure, loadavg, machine_info, percentile, running_server
-from _dataset import prepare_database, reset
+from _common import bench_db, covered, describe_machine, figure, loadavg, percentile, running_server
+from _dataset import places_and_open_ids, prepare_database, reset
 from _http import Connection
 
 from geo311.auth import create_key, revoke_key
@@ -37,11 +37,8 @@ async def main_async(args) -> None:
     prepare_database(db, args.reports, args.reuse)
     reset(db)
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            figure(f"machine.{k}", v)
-        places = conn.execute("SELECT ST_X(location), ST_Y(location) FROM reports TABLESAMPLE SYSTEM (1) LIMIT 2000").fetchall()
-        open_ids = [r[0] for r in conn.execute(
-            "SELECT id FROM reports WHERE status = 'open' ORDER BY random() LIMIT 5000").fetchall()]
+        describe_machine(conn)
+        places, open_ids = places_and_open_ids(conn)
         # submissions near the reports, kept inside the city (whose agencies serve every category
         # here): a point jittered across the city limit would be a legitimate 422, not an error
         city = conn.execute("SELECT id FROM jurisdictions WHERE kind = 'city' ORDER BY id LIMIT 1").fetchone()[0]

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from _common import BenchDb, bench_db, figure, loadavg, machine_info, percentile, running_server
+from _common import BenchDb, bench_db, describe_machine, figure, loadavg, percentile, running_server
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import create_engine, event, pool
 from sqlalchemy.orm import Session
@@ -273,8 +273,7 @@ def main() -> None:
         db.drop()
         db.create()
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            figure(f"machine.{k}", v)
+        describe_machine(conn)
 
     with sync_playwright() as pw:
         browser = launch(pw)

@@ -26,8 +26,16 @@ from collections import defaultdict
 
 import httpx
 import psycopg
-from _common import BenchDb, alternate, figure, loadavg, machine_info, percentile, running_server
-from _dataset import prepare_database, reset
+from _common import (
+    BenchDb,
+    alternate,
+    describe_machine,
+    figure,
+    loadavg,
+    percentile,
+    running_server,
+)
+from _dataset import places_and_open_ids, prepare_database, reset
 from load import CATEGORIES, street_bbox
 
 from geo311.auth import create_key
@@ -224,11 +232,8 @@ def main() -> None:
     standby = Standby(cluster, 1)
     replica_url, replica_dsn = standby.url("geo311_bench"), standby.url("geo311_bench", driver="postgresql")
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            figure(f"machine.{k}", v)
-        places = conn.execute("SELECT ST_X(location), ST_Y(location) FROM reports TABLESAMPLE SYSTEM (1) LIMIT 2000").fetchall()
-        open_ids = [r[0] for r in conn.execute(
-            "SELECT id FROM reports WHERE status = 'open' ORDER BY random() LIMIT 5000").fetchall()]
+        describe_machine(conn)
+        places, open_ids = places_and_open_ids(conn)
         conn.execute("CHECKPOINT")
     figure("machine.loadavg", loadavg())
     engine = make_engine(Settings(database_url=db.url), db.url)

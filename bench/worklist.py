@@ -22,7 +22,7 @@ import statistics
 import time
 
 import httpx
-from _common import bench_db, figure, loadavg, machine_info, percentile, running_server
+from _common import bench_db, describe_machine, figure, loadavg, percentile, running_server
 from _dataset import prepare_database, reset
 
 from geo311 import route_order
@@ -71,8 +71,7 @@ def main() -> None:
     prepare_database(db, args.reports, args.reuse)
     reset(db)  # from the data as generated: earlier runs of other benchmarks added open reports
     with db.connect() as conn:
-        for k, v in machine_info(conn).items():
-            figure(f"machine.{k}", v)
+        describe_machine(conn)
     figure("machine.loadavg", loadavg())
     engine = make_engine(Settings(database_url=db.url), db.url)
     sessions = make_sessionmaker(engine)
