@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from sqlalchemy import text
@@ -273,15 +274,15 @@ class PhotoAttachments:
 
 
 def submit_with_photos(session: Session, sub: intake.NewSubmission, uploads: Sequence[bytes], store: PhotoStore,
-                       limits: Limits, *, boundary_margin_m: float = 15.0,
-                       join_report_id: int | None = None) -> intake.SubmitResult:
+                       limits: Limits, *, boundary_margin_m: float = 15.0, join_report_id: int | None = None,
+                       describe: Callable[[Session, int], Any] | None = None) -> intake.SubmitResult:
     """intake.submit() with photos: checked and processed first (a refusal stores nothing), their
     hashes part of the payload (Idempotency-Key), stored with the submission in its transaction.
     A submission that joins a report brings its photos to it."""
     photos = prepare(uploads, limits)
     sub = replace(sub, photos=tuple(p.sha256 for p in photos))
     return intake.submit(session, sub, boundary_margin_m=boundary_margin_m, join_report_id=join_report_id,
-                         attachments=PhotoAttachments(photos, store) if photos else None)
+                         attachments=PhotoAttachments(photos, store) if photos else None, describe=describe)
 
 
 # ----- reading --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from geo311.auth import STAFF
 from geo311.errors import InvalidInput, PayloadTooLarge
 from geo311.models import ROLES
 from geo311.photo_store import PhotoStore, store_from_settings
+from geo311.reports import get_report_feature
 from geo311.schemas import ErrorReply, ReportFeatureIn
 from geo311.settings import Settings
 
@@ -125,17 +126,24 @@ def _may_upload(principal, settings: Settings) -> None:
         principal.require(*ROLES)
 
 
+def _submit(session, settings: Settings, principal, store: PhotoStore, feature: str | UploadFile, files, idempotency_key: str | None,
+            channel: str, *, join_report_id: int | None = None) -> GeoJSONResponse:
+    """A submission with its photos, new or joining `join_report_id`; the reply is read in its transaction."""
+    _may_submit(principal, settings, channel)
+    sub = _to_submission(_feature(feature, settings), channel, idempotency_key, principal)
+    limits = photos.Limits.from_settings(settings)
+    result = photos.submit_with_photos(session, sub, _read(files, limits), store, limits,
+                                       boundary_margin_m=settings.boundary_margin_m, join_report_id=join_report_id,
+                                       describe=get_report_feature)
+    return _reply(session, result)
+
+
 @uploads.post("/reports", status_code=201, response_class=GeoJSONResponse)
 def create_report_with_photos(feature: FeaturePart, session: SessionDep, settings: SettingsDep,
                               principal: PrincipalDep, store: StoreDep, photos_: Annotated[
                                   list[UploadFile | str], File(alias="photos")] = [],  # noqa: B006
                               idempotency_key: IdempotencyKey = None, channel: Channel = "api") -> GeoJSONResponse:
-    _may_submit(principal, settings, channel)
-    sub = _to_submission(_feature(feature, settings), channel, idempotency_key, principal)
-    limits = photos.Limits.from_settings(settings)
-    result = photos.submit_with_photos(session, sub, _read(photos_, limits), store, limits,
-                                       boundary_margin_m=settings.boundary_margin_m)
-    return _reply(session, result)
+    return _submit(session, settings, principal, store, feature, photos_, idempotency_key, channel)
 
 
 @uploads.post("/reports/{report_id}/submissions", response_class=GeoJSONResponse)
@@ -143,12 +151,8 @@ def join_report_with_photos(report_id: Annotated[int, Path(ge=1)], feature: Feat
                             settings: SettingsDep, principal: PrincipalDep, store: StoreDep, photos_: Annotated[
                                 list[UploadFile | str], File(alias="photos")] = [],  # noqa: B006
                             idempotency_key: IdempotencyKey = None, channel: Channel = "api") -> GeoJSONResponse:
-    _may_submit(principal, settings, channel)
-    sub = _to_submission(_feature(feature, settings), channel, idempotency_key, principal)
-    limits = photos.Limits.from_settings(settings)
-    result = photos.submit_with_photos(session, sub, _read(photos_, limits), store, limits,
-                                       boundary_margin_m=settings.boundary_margin_m, join_report_id=report_id)
-    return _reply(session, result)
+    return _submit(session, settings, principal, store, feature, photos_, idempotency_key, channel,
+                   join_report_id=report_id)
 
 
 @router.post("/api/v1/photos/locate", summary="Where and when a photo was taken, from its EXIF data; stores nothing",
