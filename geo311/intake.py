@@ -91,7 +91,7 @@ _LOCKS_WITH_CATEGORY = text(
     "SELECT (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k) l) "
     f"AS locked, {_CATEGORY_COLUMNS} FROM categories WHERE code = :code")
 #: (database, code) -> the category row last read; every use is checked against the table (_lock)
-_seen_categories: dict[tuple[str, str], Any] = {}
+_seen_categories: dict[tuple[Any, str], Any] = {}
 
 _TARGET_NEAREST = f"""
     SELECT r.id, r.jurisdiction_id, ST_Distance(r.location{_GEOG}, pt.g{_GEOG}) AS distance_m
@@ -261,7 +261,7 @@ def _lock(session: Session, sub: NewSubmission, attachments: Attachments | None)
     longer offered). The category this process saw last gives the lock keys, and the same
     statement reads the category back: when it changed meanwhile (rare: a new radius moves the
     cells), the current one is read and its locks are taken too (holding a few more is harmless)."""
-    seen_key = (str(session.get_bind().engine.url), sub.category)
+    seen_key = (session.get_bind().engine.url, sub.category)  # a URL is hashable: no rendering per call
     seen = _seen_categories.get(seen_key)
     if seen is not None and seen.active:
         row = session.execute(_LOCKS_WITH_CATEGORY, {"keys": _lock_keys(seen, sub, attachments),
