@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import re
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +16,7 @@ from geo311 import agent_page, geocoding, map_assets
 from geo311.api import create_app
 from geo311.api.deps import SESSION_COOKIE, get_session
 from geo311.auth import create_key, csrf_token, make_session_token
+from tests.html_tags import Tags
 from tests.staff import make_world
 
 IMG = "<img src=x onerror=alert(1)>"
@@ -24,54 +24,6 @@ SCRIPT = "</script><script>alert(1)</script>"
 TILE = "https://tile.example.org/{z}/{x}/{y}.png"
 TOKEN = 'tok"en<&>'
 BBOX = [-122.84, 45.43, -122.47, 45.65]
-
-
-class Tags(HTMLParser):
-    """Start tags with attributes, the text of each <script> and <label>, and the <head>'s tags."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict]] = []
-        self.scripts: list[tuple[dict, str]] = []
-        self.head: list[tuple[str, dict]] = []
-        self.labels: list[tuple[dict, str]] = []
-        self._in_script = False
-        self._in_label = False
-        self._in_head = False
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append((tag, attrs))
-        if tag == "head":
-            self._in_head = True
-        elif self._in_head:
-            self.head.append((tag, attrs))
-        if tag == "script":
-            self._in_script = True
-            self.scripts.append((attrs, ""))
-        if tag == "label":
-            self._in_label = True
-            self.labels.append((attrs, ""))
-
-    def handle_endtag(self, tag):
-        if tag == "script":
-            self._in_script = False
-        if tag == "label":
-            self._in_label = False
-        if tag == "head":
-            self._in_head = False
-
-    def handle_data(self, data):
-        if self._in_script:
-            attrs, text = self.scripts[-1]
-            self.scripts[-1] = (attrs, text + data)
-        if self._in_label:
-            attrs, text = self.labels[-1]
-            self.labels[-1] = (attrs, text + data)
-
-    def find(self, tag: str, **want) -> list[dict]:
-        return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in want.items())]
 
 
 def build(**kw) -> str:

@@ -14,7 +14,6 @@ import re
 import sys
 import types
 from contextlib import nullcontext
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import folium
@@ -27,6 +26,7 @@ import geo311
 from geo311 import map_assets, pages
 from geo311.errors import NotFound
 from geo311.settings import Settings
+from tests.html_tags import Tags
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "</script><script>alert(1)</script>"
@@ -66,32 +66,6 @@ EVENTS = [
     {"at": "2025-05-02T11:30:00-07:00", "kind": "status", "from_status": "open",
      "to_status": "in_progress", "note": f"crew {SCRIPT}"},
 ]
-
-
-class Tags(HTMLParser):
-    """Every start tag with its attributes, and the text of each <script>."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict]] = []
-        self.scripts: list[tuple[dict, str]] = []
-        self._in_script: dict | None = None
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag == "script":
-            self._in_script = dict(attrs)
-            self.scripts.append((self._in_script, ""))
-
-    def handle_endtag(self, tag):
-        if tag == "script":
-            self._in_script = None
-
-    def handle_data(self, data):
-        if self._in_script is not None:
-            attrs, text = self.scripts[-1]
-            self.scripts[-1] = (attrs, text + data)
 
 
 def resident(**kw) -> str:
