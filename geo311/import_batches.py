@@ -63,8 +63,7 @@ def _write_sql(norms: bool) -> list[str]:
                   WHERE target IS NOT NULL GROUP BY 1, 2) x, categories c
             WHERE r.id = x.target AND r.jurisdiction_id = x.jurisdiction_id AND c.id = r.category_id""",
         """INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
-           SELECT DISTINCT b.jurisdiction_id, b.report_id, p.district_id FROM import_batch b
-           JOIN district_parts p ON ST_Covers(p.geom, b.geom) WHERE b.creates""",
+           SELECT jurisdiction_id, report_id, district_id FROM import_districts ORDER BY report_id, district_id""",
         f"""INSERT INTO submissions (id, jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
                                     description, address, reporter_name, reporter_email, reporter_phone{norm_cols},
                                     attributes, raw)
@@ -89,24 +88,96 @@ def _write_sql(norms: bool) -> list[str]:
     ]
 
 
+# ----- what a batch refers to ------------------------------------------------------------------
+# With `trusted`, a batch writes with session_replication_role = replica: PostgreSQL then skips its
+# row-by-row foreign-key checks (one query and one row lock per reference: about a quarter of an
+# import's time), and geo311's own triggers still fire (migration 0010 made them ENABLE ALWAYS).
+# The batch does what those checks do, set-based: it locks every row it refers to FOR KEY SHARE
+# (so none can be deleted or re-keyed before it commits) and fails whole if one is missing.
+# REFERENCES lists each foreign key of the tables a batch writes, with how the batch covers it;
+# tests/test_import_batches.py fails when a table gains a foreign key that is not listed here.
+REFERENCES = {
+    ("reports", "category_id", "categories"): "locked: the batch's categories",
+    ("reports", "jurisdiction_id", "jurisdictions"): "locked: the batch's jurisdictions",
+    ("reports", "duplicate_of", "reports"): "always NULL in a batch",
+    ("reports", "crew_id", "crews"): "always NULL in a batch",
+    ("report_districts", "jurisdiction_id", "jurisdictions"): "locked: the batch's jurisdictions",
+    ("report_districts", "report_id", "reports"): "reports of this batch",
+    ("report_districts", "district_id", "districts"): "locked: the batch's districts",
+    ("submissions", "jurisdiction_id", "jurisdictions"): "locked: the batch's jurisdictions",
+    ("submissions", "report_id", "reports"): "reports of this batch, or targets locked by their update",
+    ("report_events", "jurisdiction_id", "jurisdictions"): "locked: the batch's jurisdictions",
+    ("report_events", "report_id", "reports"): "reports of this batch, or targets locked by their update",
+    ("report_events", "submission_id", "submissions"): "submissions of this batch",
+    ("report_events", "crew_id", "crews"): "always NULL in a batch",
+}
+
+_LOCK = """WITH wanted AS (SELECT DISTINCT {column} AS id FROM {source}),
+               locked AS (SELECT t.id FROM {table} t WHERE t.id IN (SELECT id FROM wanted) FOR KEY SHARE OF t)
+           SELECT array_agg(w.id ORDER BY w.id) FROM wanted w WHERE w.id NOT IN (SELECT id FROM locked)"""
+
+
+def _lock_referenced(s: Session, table: str, column: str, source: str) -> None:
+    missing = s.execute(text(_LOCK.format(table=table, column=column, source=source))).scalar()
+    if missing:
+        raise RuntimeError(f"{table} {', '.join(map(str, missing[:10]))} no longer exist "
+                           "(removed while the import ran); run the import again")
+
+
+def trusted_writes(s: Session) -> bool:
+    """Whether this connection may set session_replication_role (superuser, or on PostgreSQL 15
+    and later GRANT SET ON PARAMETER session_replication_role)."""
+    if s.execute(text("SELECT current_setting('is_superuser') = 'on'")).scalar():
+        return True
+    if s.connection().connection.driver_connection.info.server_version < 150000:
+        return False
+    return bool(s.execute(text("SELECT has_parameter_privilege('session_replication_role', 'SET')")).scalar())
+
+
+_DISTRICTS = """CREATE TEMP TABLE import_districts AS
+    SELECT DISTINCT b.jurisdiction_id, b.report_id, p.district_id FROM import_batch b
+    JOIN district_parts p ON ST_Covers(p.geom, b.geom) WHERE b.creates"""
+
+
 def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, margin: float, max_before: int,
-                norms: bool) -> tuple[int, int, int, int]:
+                norms: bool, trusted: bool = False) -> tuple[int, int, int, int]:
     """One batch, inside the caller's transaction: (reports created, rows merged, of those into
     reports from before this import, rows)."""
-    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_exist, pg_temp.import_pairs"))
+    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_exist, pg_temp.import_pairs, "
+                   "pg_temp.import_districts"))
     rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
     if dedup:
         _dedup(s)
+    s.execute(text(_DISTRICTS))
+    if trusted:
+        _lock_referenced(s, "categories", "category_id", "import_batch")
+        _lock_referenced(s, "jurisdictions", "jurisdiction_id", "import_batch")
+        _lock_referenced(s, "districts", "district_id", "import_districts")
+        s.execute(text("SET LOCAL session_replication_role = replica"))
     params: dict[str, Any] = {"margin": margin, "source": source, "run": run_id,
                               "actor": f"import:{source}"[:200], "note": f"imported from {source}"}
     for statement in _write_sql(norms):
-        s.execute(text(statement), params)
+        done = s.execute(text(statement), params)
+        if statement.startswith("UPDATE reports"):
+            _all_targets_updated(s, done.rowcount)
+    if trusted:
+        s.execute(text("SET LOCAL session_replication_role = origin"))
     created, merged, existing = s.execute(text(
         "SELECT count(*) FILTER (WHERE b.creates), count(*) FILTER (WHERE NOT b.creates), "
         "count(*) FILTER (WHERE b.target IS NOT NULL AND (b.target <= :max_before OR r.source IS DISTINCT FROM :source)) "
         "FROM import_batch b LEFT JOIN reports r ON r.id = b.target AND r.jurisdiction_id = b.jurisdiction_id"),
         {"max_before": max_before, "source": source}).one()
     return created, merged, existing, rows
+
+
+def _all_targets_updated(s: Session, updated: int) -> None:
+    """The update of the reports rows joined locks them; one that is gone fails the batch (the
+    foreign keys of the submissions and events that join it would have)."""
+    targets = s.execute(text("SELECT count(*) FROM (SELECT DISTINCT jurisdiction_id, target FROM import_batch "
+                             "WHERE target IS NOT NULL) t")).scalar()
+    if updated != targets:
+        raise RuntimeError(f"{targets - updated} of the reports this batch's rows join no longer exist "
+                           "(removed while the import ran); run the import again")
 
 
 # ----- 4. dedup within a batch -----------------------------------------------------------------

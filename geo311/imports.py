@@ -188,7 +188,7 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
         finally:
             s.rollback()
             s.execute(text("DROP TABLE IF EXISTS pg_temp.import_stage, pg_temp.import_rows, pg_temp.import_batch, "
-                           "pg_temp.import_exist, pg_temp.import_pairs"))
+                           "pg_temp.import_exist, pg_temp.import_pairs, pg_temp.import_districts"))
             s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(opts.source)})
             s.execute(text("RESET jit"))
             s.execute(text("RESET work_mem"))
@@ -224,11 +224,12 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     batches = s.execute(text("SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
     summary.batches, total = batches[0], batches[1]
     norms = import_batches.has_norm_columns(s)
+    trusted = import_batches.trusted_writes(s)
     done = 0
     for b in range(summary.batches):
         created, merged, existing, rows = import_batches.write_batch(
             s, b, dedup=opts.dedup, source=opts.source, run_id=summary.run_id, margin=opts.boundary_margin_m,
-            max_before=max_before, norms=norms)
+            max_before=max_before, norms=norms, trusted=trusted)
         summary.imported += created
         summary.merged += merged
         summary.merged_existing += existing
