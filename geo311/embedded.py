@@ -26,15 +26,22 @@ from geo311.settings import Settings
 
 SUPERUSER = "geo311"
 PG_ROOT = Path("/usr/lib/postgresql")
-SERVER_CONF = """
-# geo311 embedded cluster
+# geo311.conf in the cluster's folder, written at every start (postgresql.conf includes it last, so
+# a cluster made by an older geo311 gets today's settings at its next start)
+SERVER_CONF = """# written by geo311 at every `geo311 db start`; edit geo311/embedded.py, not this file
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 max_connections = 200
-shared_buffers = 256MB
+shared_buffers = 1GB
 work_mem = 16MB
 maintenance_work_mem = 256MB
+# bulk imports write gigabytes of WAL: checkpoints every 1 GB (the default) made each one rewrite
+# whole pages of the indexes and rollups it touched (full-page images) again and again
+wal_buffers = 64MB
+max_wal_size = 8GB
+checkpoint_timeout = 30min
 """
+INCLUDE = "include_if_exists = 'geo311.conf'\n"
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -221,11 +228,20 @@ class Cluster:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             raise EmbeddedDatabaseError(f"initdb failed:\n{done.stderr.strip()[-2000:]}")
-        conf = target / "postgresql.conf"
-        with conf.open("a") as fh:
-            fh.write(SERVER_CONF)
         self.password_file.write_text(password + "\n")
         self.password_file.chmod(0o600)
+
+    def _write_conf(self) -> None:
+        """geo311.conf with SERVER_CONF, included at the end of postgresql.conf (once)."""
+        own = self.path / "geo311.conf"
+        if not own.exists() or own.read_text() != SERVER_CONF:
+            own.write_text(SERVER_CONF)
+            if _is_root():
+                shutil.chown(own, "postgres", "postgres")
+        main = self.path / "postgresql.conf"
+        if INCLUDE not in main.read_text():
+            with main.open("a") as fh:  # the file keeps its owner
+                fh.write("\n" + INCLUDE)
 
     def running(self) -> bool:
         if not self.initialized():
@@ -240,6 +256,7 @@ class Cluster:
         self.ensure_postgis(bin_dir)
         if not self.initialized():
             self._initdb(bin_dir)
+        self._write_conf()
         if not self.running():
             done = _run(_as_postgres([
                 str(bin_dir / "pg_ctl"), "-D", str(self.path), "-l", str(self.log_file),

@@ -10,7 +10,7 @@ import stat
 import psycopg
 import pytest
 
-from geo311.embedded import Cluster, EmbeddedDatabaseError, installed_bin_dirs
+from geo311.embedded import INCLUDE, SERVER_CONF, Cluster, EmbeddedDatabaseError, installed_bin_dirs
 from geo311.settings import Settings
 
 
@@ -52,6 +52,26 @@ def test_start_makes_a_cluster_with_postgis_status_and_stop(cluster):
     assert cluster.stop() is True and not cluster.running()
     assert cluster.stop() is False
     assert cluster.start() == url and cluster.running()  # restarts on the existing cluster
+
+
+def test_settings_come_from_geo311_conf_at_every_start(cluster):
+    cluster.start()
+    with psycopg.connect(cluster.url(driver="postgresql")) as conn:
+        assert conn.execute("show max_wal_size").fetchone()[0] == "8GB"
+        assert conn.execute("select sourcefile from pg_settings where name = 'max_wal_size'").fetchone()[0] \
+            == str(cluster.path / "geo311.conf")
+    # a cluster made by an older geo311 (its settings written into postgresql.conf, no include)
+    cluster.stop()
+    main = cluster.path / "postgresql.conf"
+    main.write_text(main.read_text().replace(INCLUDE, "") + "max_wal_size = 1GB\n")
+    (cluster.path / "geo311.conf").write_text("max_wal_size = 2GB\n")
+    cluster.start()
+    assert main.read_text().count(INCLUDE) == 1 and (cluster.path / "geo311.conf").read_text() == SERVER_CONF
+    with psycopg.connect(cluster.url(driver="postgresql")) as conn:
+        assert conn.execute("show max_wal_size").fetchone()[0] == "8GB"
+    cluster.stop()
+    cluster.start()
+    assert main.read_text().count(INCLUDE) == 1
 
 
 def test_as_root_the_cluster_belongs_to_postgres(cluster):
