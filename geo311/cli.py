@@ -473,6 +473,8 @@ def import_(
     dedup: Annotated[bool, typer.Option(
         help="merge duplicates (within the file and into existing reports) by the categories' rules")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="rows per atomic batch")] = 50_000,
+    writers: Annotated[int, typer.Option(
+        min=1, max=16, help="connections writing batches at once (not with --dedup or --dry-run)")] = 2,
     dry_run: Annotated[bool, typer.Option(help="say what would happen; store nothing")] = False,
     refused: Annotated[Path | None, typer.Option(
         help="where to write the refused rows with their reasons (default: FILE.refused.csv beside FILE)")] = None,
@@ -506,7 +508,7 @@ def import_(
     name = file.name.removesuffix(".gz").rsplit(".", 1)[0]
     opts = ImportOptions(format=fmt, source=source or name, columns=columns or None, category_map=category_map,
                          status_map=status_map, fallback_category=fallback_category, date_format=date_format,
-                         timezone=timezone, dedup=dedup, batch_size=batch_size, dry_run=dry_run,
+                         timezone=timezone, dedup=dedup, batch_size=batch_size, writers=writers, dry_run=dry_run,
                          refused_path=refused, boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
     with Progress(*_rate_columns(), transient=True) as bar:
         tasks: dict[str, int] = {}

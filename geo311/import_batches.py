@@ -25,7 +25,7 @@ def has_norm_columns(s: Session) -> bool:
 
 _BATCH = """
 CREATE TEMP TABLE import_batch AS
-SELECT r.line, r.key, r.source_id, r.category_id, r.geom, r.jurisdiction_id, r.agency, r.created_at,
+SELECT r.line, r.key, r.source_id, r.category_id, r.geom, r.jurisdiction_id, r.agency, r.district_ids, r.created_at,
        r.updated_at, r.closed_at, r.status,
        NOT CAST(:dedup AS boolean) AS creates, CAST(NULL AS bigint) AS target, CAST(NULL AS bigint) AS target_line,
        CAST(0 AS float8) AS distance_m, CAST(1 AS int) AS n, r.created_at AS last_at, CAST('u' AS char(1)) AS state,
@@ -39,12 +39,12 @@ _PHONE_NORM = ("CASE WHEN length(regexp_replace(s.reporter_phone, '[^0-9]', '', 
                "ELSE nullif(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), '') END")
 
 
-def _write_sql(norms: bool) -> list[str]:
+def _write_sql(norms: bool) -> dict[str, str]:
     norm_cols = ", reporter_phone_norm, reporter_email_norm" if norms else ""
     norm_vals = (f", left({_PHONE_NORM}, 20), left(nullif(lower(trim(s.reporter_email)), ''), 320)"
                  if norms else "")
-    return [
-        f"""INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
+    return {
+        "reports": f"""INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
                                 address, submission_count, near_boundary, created_at, updated_at, closed_at,
                                 source, source_id)
             SELECT b.report_id, b.category_id, b.geom, b.status,
@@ -55,23 +55,23 @@ def _write_sql(norms: bool) -> list[str]:
                    b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
             FROM import_batch b JOIN categories c ON c.id = b.category_id JOIN import_stage s ON s.line = b.line
             WHERE b.creates ORDER BY b.report_id""",
-        """UPDATE reports r SET submission_count = r.submission_count + x.n,
+        "targets": """UPDATE reports r SET submission_count = r.submission_count + x.n,
                    updated_at = greatest(r.updated_at, x.last_at),
                    priority = greatest(r.priority, least(5, c.default_priority
                                                         + floor(log(2, r.submission_count + x.n))::int))
             FROM (SELECT jurisdiction_id, target, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
                   WHERE target IS NOT NULL GROUP BY 1, 2) x, categories c
             WHERE r.id = x.target AND r.jurisdiction_id = x.jurisdiction_id AND c.id = r.category_id""",
-        """INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+        "districts": """INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
            SELECT jurisdiction_id, report_id, district_id FROM import_districts ORDER BY report_id, district_id""",
-        f"""INSERT INTO submissions (id, jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
+        "submissions": f"""INSERT INTO submissions (id, jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
                                     description, address, reporter_name, reporter_email, reporter_phone{norm_cols},
                                     attributes, raw)
             SELECT b.submission_id, b.jurisdiction_id, b.report_id, b.created_at, 'import', CASE WHEN b.creates THEN 201 ELSE 200 END,
                    b.geom, b.distance_m, s.description, s.address, s.reporter_name, s.reporter_email,
                    s.reporter_phone{norm_vals}, '{{}}'::jsonb, s.raw
             FROM import_batch b JOIN import_stage s ON s.line = b.line ORDER BY b.submission_id""",
-        f"""INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, from_status, to_status, note,
+        "events": f"""INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, from_status, to_status, note,
                                       submission_id)
             SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'created', NULL, 'open', :note, b.submission_id
             FROM import_batch b WHERE b.creates
@@ -83,9 +83,17 @@ def _write_sql(norms: bool) -> list[str]:
             SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'merged', NULL, NULL, 'another submission joined',
                    b.submission_id
             FROM import_batch b WHERE NOT b.creates""",
-        """INSERT INTO import_keys (source, key, run_id, report_id)
+        "ledger": """INSERT INTO import_keys (source, key, run_id, report_id)
            SELECT :source, b.key, :run, b.report_id FROM import_batch b""",
-    ]
+    }
+
+
+# With the foreign keys checked row by row, a row goes in after what it refers to. Trusted, the
+# statements whose triggers lock rollup rows that every batch shares (the all-time heat cells of
+# the reports' trigger) come last, so that parallel writers (import_writers.py) hold those locks
+# for as short a time as a batch allows; the districts' rollups need the reports rows, so they follow.
+CHECKED_ORDER = ("reports", "targets", "districts", "submissions", "events", "ledger")
+TRUSTED_ORDER = ("submissions", "events", "ledger", "targets", "reports", "districts")
 
 
 # ----- what a batch refers to ------------------------------------------------------------------
@@ -134,9 +142,10 @@ def trusted_writes(s: Session) -> bool:
     return bool(s.execute(text("SELECT has_parameter_privilege('session_replication_role', 'SET')")).scalar())
 
 
+# the districts were matched with the route (imports._MATCH)
 _DISTRICTS = """CREATE TEMP TABLE import_districts AS
-    SELECT DISTINCT b.jurisdiction_id, b.report_id, p.district_id FROM import_batch b
-    JOIN district_parts p ON ST_Covers(p.geom, b.geom) WHERE b.creates"""
+    SELECT b.jurisdiction_id, b.report_id, d.district_id FROM import_batch b
+    CROSS JOIN LATERAL unnest(b.district_ids) AS d(district_id) WHERE b.creates"""
 
 
 def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, margin: float, max_before: int,
@@ -156,9 +165,10 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
         s.execute(text("SET LOCAL session_replication_role = replica"))
     params: dict[str, Any] = {"margin": margin, "source": source, "run": run_id,
                               "actor": f"import:{source}"[:200], "note": f"imported from {source}"}
-    for statement in _write_sql(norms):
-        done = s.execute(text(statement), params)
-        if statement.startswith("UPDATE reports"):
+    statements = _write_sql(norms)
+    for name in TRUSTED_ORDER if trusted else CHECKED_ORDER:
+        done = s.execute(text(statements[name]), params)
+        if name == "targets":
             _all_targets_updated(s, done.rowcount)
     if trusted:
         s.execute(text("SET LOCAL session_replication_role = origin"))

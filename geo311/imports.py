@@ -40,10 +40,10 @@ from pathlib import Path
 import orjson
 from psycopg import sql
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches
+from geo311 import import_batches, import_writers
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import Mapping, build_mapping, timezone_named
@@ -52,6 +52,7 @@ SKIPPED = "already imported"
 UNROUTED = "unrouted"
 REQUIRED = ("lon", "lat", "category", "created_at")
 DEFAULT_BATCH = 50_000
+DEFAULT_WRITERS = 2
 
 #: progress(phase, rows, done, total): phase 'read' counts bytes of the file, 'import' rows written
 Progress = Callable[[str, int, int, int | None], None]
@@ -69,6 +70,7 @@ class ImportOptions:
     timezone: str | None = None
     dedup: bool = False
     batch_size: int = DEFAULT_BATCH
+    writers: int = DEFAULT_WRITERS
     dry_run: bool = False
     refused_path: Path | None = None
     boundary_margin_m: float = 15.0
@@ -161,23 +163,27 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
         raise InvalidInput("--source must name the source system in 1 to 100 characters")
     if not 1 <= opts.batch_size <= 1_000_000:
         raise InvalidInput("--batch-size must be between 1 and 1,000,000")
+    if not 1 <= opts.writers <= 16:
+        raise InvalidInput("--writers must be between 1 and 16")
     summary = ImportSummary(file=path.name, source=opts.source, dry_run=opts.dry_run)
     refused_default = path.with_name(path.name.removesuffix(".gz").rsplit(".", 1)[0] + ".refused.csv")
     summary.refused_file = opts.refused_path or (None if opts.dry_run else refused_default)
     started = time.perf_counter()
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else None
+    work = _work_schema(opts.source)
     with _own_connection(session) as s:
         mapping, header = _mapping(s, path, opts)
         s.commit()
         if not s.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(opts.source)}).scalar():
             s.rollback()
             raise Conflict(f"another import of source {opts.source!r} is running; wait for it to finish")
+        search_path = s.execute(text("SHOW search_path")).scalar()
         try:
-            # big set-based statements: JIT compiling each costs more than it saves; sorts stay in
-            # memory; a batch of a big file may well take longer than a request's statement timeout
-            s.execute(text("SET jit = off"))
-            s.execute(text("SET work_mem = '64MB'"))
-            s.execute(text("SET statement_timeout = 0"))
-            _run(s, path, opts, mapping, header, summary, progress)
+            _settings(s, work)
+            s.execute(text(f"DROP SCHEMA IF EXISTS {work} CASCADE"))  # left by a run that was killed
+            s.execute(text(f"CREATE SCHEMA {work}"))
+            _run(s, path, opts, mapping, header, summary, progress, engine, work)
         except BaseException as exc:
             s.rollback()
             if summary.run_id is not None and not opts.dry_run:
@@ -187,19 +193,40 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
             raise
         finally:
             s.rollback()
-            s.execute(text("DROP TABLE IF EXISTS pg_temp.import_stage, pg_temp.import_rows, pg_temp.import_batch, "
-                           "pg_temp.import_exist, pg_temp.import_pairs, pg_temp.import_districts"))
+            s.execute(text(f"DROP SCHEMA IF EXISTS {work} CASCADE"))
+            s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_exist, pg_temp.import_pairs, "
+                           "pg_temp.import_districts"))
             s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(opts.source)})
             s.execute(text("RESET jit"))
             s.execute(text("RESET work_mem"))
             s.execute(text("RESET statement_timeout"))
+            s.execute(text("SELECT set_config('search_path', :p, false)"), {"p": search_path})
             s.commit()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def _work_schema(source: str) -> str:
+    """The schema of one source's staging tables (import_stage, import_rows): ordinary unlogged
+    tables, so that parallel writers (other connections) read them. One import of a source runs
+    at a time (the advisory lock), so the name is free whenever that lock is held."""
+    return f"geo311_import_{_lock_key(source) & (2**64 - 1):016x}"
+
+
+def _settings(s: Session, work: str) -> None:
+    """An importing connection: big set-based statements, for which JIT compiling costs more than
+    it saves; sorts in memory; no statement timeout (a batch of a big file may well take longer
+    than a request); the staging tables found by their plain names (the schema comes last in the
+    search path, so current_schema() stays what it was)."""
+    s.execute(text("SET jit = off"))
+    s.execute(text("SET work_mem = '64MB'"))
+    s.execute(text("SET statement_timeout = 0"))
+    s.execute(text("SELECT set_config('search_path', current_setting('search_path') || ', ' || :w, false)"),
+              {"w": work})
+
+
 def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
-         summary: ImportSummary, progress: Progress | None) -> None:
+         summary: ImportSummary, progress: Progress | None, engine: Engine | None, work: str) -> None:
     commit = (lambda: None) if opts.dry_run else s.commit
     options = {k: v for k, v in {"columns": mapping.columns, "dedup": opts.dedup, "batch_size": opts.batch_size,
                                  "date_format": opts.date_format, "timezone": opts.timezone,
@@ -211,8 +238,8 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
         {"s": opts.source, "f": str(path), "fmt": opts.format, "o": orjson.dumps(options).decode()}).scalar_one()
     max_before = s.execute(text("SELECT coalesce(max(id), 0) FROM reports")).scalar_one()
     commit()
-    _stage(s, path, opts, mapping, header, summary, progress)
-    _classify(s, opts, summary)
+    _stage(s, path, opts, mapping, header, summary, progress, work)
+    _classify(s, opts, summary, work)
     if summary.refused_file is not None:
         _write_refused(s, header, summary.refused_file)
     s.execute(text(
@@ -223,23 +250,27 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     commit()
     batches = s.execute(text("SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
     summary.batches, total = batches[0], batches[1]
-    norms = import_batches.has_norm_columns(s)
-    trusted = import_batches.trusted_writes(s)
-    done = 0
-    for b in range(summary.batches):
-        created, merged, existing, rows = import_batches.write_batch(
-            s, b, dedup=opts.dedup, source=opts.source, run_id=summary.run_id, margin=opts.boundary_margin_m,
-            max_before=max_before, norms=norms, trusted=trusted)
+    batches = import_writers.Batches(
+        count=summary.batches, dedup=opts.dedup, source=opts.source, run_id=summary.run_id,
+        margin=opts.boundary_margin_m, max_before=max_before, norms=import_batches.has_norm_columns(s))
+    written = 0
+
+    def done(b: int, result: tuple[int, int, int, int]) -> None:
+        nonlocal written
+        created, merged, existing, rows = result
         summary.imported += created
         summary.merged += merged
         summary.merged_existing += existing
-        s.execute(text("UPDATE import_runs SET imported = imported + :c, merged = merged + :m WHERE id = :id"),
-                  {"c": created, "m": merged, "id": summary.run_id})
-        batch_done(b)
-        commit()
-        done += rows
+        written += rows
         if progress:
-            progress("import", done, done, total)
+            progress("import", written, written, total)
+
+    # batch_done is looked up at each call, so that tests can replace it
+    if engine is not None and opts.writers > 1 and not opts.dedup and not opts.dry_run and summary.batches > 1:
+        import_writers.write_in_parallel(engine, opts.writers, lambda ws: _settings(ws, work), batches,
+                                         lambda b: batch_done(b), done)
+    else:
+        import_writers.write_one_by_one(s, batches, commit, lambda b: batch_done(b), done)
     s.execute(text("UPDATE import_runs SET status = 'done', finished_at = now() WHERE id = :id"),
               {"id": summary.run_id})
     if opts.dry_run:
@@ -254,7 +285,7 @@ def batch_done(batch: int) -> None:
 
 
 # ----- 1. staging ----------------------------------------------------------------------------
-_STAGE = """CREATE TEMP TABLE import_stage (
+_STAGE = """CREATE UNLOGGED TABLE {work}.import_stage (
     line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
     created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
     description text, address text, reporter_name text, reporter_email text, reporter_phone text,
@@ -262,9 +293,8 @@ _STAGE = """CREATE TEMP TABLE import_stage (
 
 
 def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
-           summary: ImportSummary, progress: Progress | None) -> None:
-    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_stage, pg_temp.import_rows"))
-    s.execute(text(_STAGE))
+           summary: ImportSummary, progress: Progress | None, work: str) -> None:
+    s.execute(text(_STAGE.format(work=work)))
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
     stats = Counter()
@@ -286,17 +316,44 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
 
 
 # ----- 2. classification and routing ----------------------------------------------------------
+# the matching first, on its own: plain joins of the staging table's points with the parts of the
+# jurisdictions and of the districts, which PostgreSQL spreads over parallel workers (the staging
+# tables are not temp tables for that too; a lookup per row in a LATERAL or a subquery would not
+# be). Then per row its route (the most specific covering jurisdiction that routes the category,
+# else any covering one) and its districts. Duplicates of earlier lines are matched for nothing.
+_MATCH = [
+    """CREATE UNLOGGED TABLE {work}.import_matches AS
+       SELECT st.line, st.category_id, p.jurisdiction_id, CAST(NULL AS int) AS district_id
+       FROM import_stage st JOIN jurisdiction_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
+       WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
+           SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))
+       UNION ALL
+       SELECT st.line, st.category_id, NULL, p.district_id
+       FROM import_stage st JOIN district_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
+       WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
+           SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))""",
+    """CREATE UNLOGGED TABLE {work}.import_routes AS
+       SELECT r.line, r.jurisdiction_id, r.agency, d.district_ids FROM (
+           SELECT DISTINCT ON (m.line) m.line, j.id AS jurisdiction_id, cr.agency
+           FROM import_matches m JOIN jurisdictions j ON j.id = m.jurisdiction_id
+           LEFT JOIN category_routes cr ON cr.jurisdiction_id = j.id AND cr.category_id = m.category_id
+           ORDER BY m.line, cr.agency IS NULL, j.rank DESC, j.name) r
+       LEFT JOIN (SELECT line, array_agg(DISTINCT district_id ORDER BY district_id) AS district_ids
+                  FROM import_matches WHERE district_id IS NOT NULL GROUP BY line) d ON d.line = r.line""",
+    "ALTER TABLE import_routes ADD PRIMARY KEY (line)",
+]
+
 # narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
 # that the sorts of a million rows stay small
 _CLASSIFY = f"""
-CREATE TEMP TABLE import_rows AS
+CREATE UNLOGGED TABLE {{work}}.import_rows AS
 SELECT x.*, CASE WHEN x.why IS NULL THEN
             (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
        END AS batch
 FROM (
     SELECT s.line, s.key, s.lon, s.lat, s.category_id, s.created_at, s.updated_at, s.closed_at, s.status,
            s.source_id, s.geom, CASE WHEN rt.agency IS NOT NULL THEN rt.jurisdiction_id END AS jurisdiction_id,
-           rt.agency, rt.jurisdiction_id IS NOT NULL AS inside,
+           rt.agency, rt.district_ids, rt.jurisdiction_id IS NOT NULL AS inside,
            CASE WHEN s.reason IS NOT NULL THEN s.reason
                 WHEN s.line <> s.first_line THEN '{files.DUPLICATE}'
                 WHEN k.key IS NOT NULL THEN '{SKIPPED}'
@@ -314,12 +371,8 @@ FROM (
           FROM import_stage st) s
     LEFT JOIN import_keys k ON CAST(:check_keys AS boolean) AND k.source = :source AND k.key = s.key
                                AND s.reason IS NULL
-    LEFT JOIN LATERAL (  -- the most specific covering jurisdiction that routes the category, else any
-        SELECT j.id AS jurisdiction_id, cr.agency
-        FROM jurisdiction_parts p JOIN jurisdictions j ON j.id = p.jurisdiction_id
-        LEFT JOIN category_routes cr ON cr.jurisdiction_id = j.id AND cr.category_id = s.category_id
-        WHERE s.reason IS NULL AND s.line = s.first_line AND k.key IS NULL AND ST_Covers(p.geom, s.geom)
-        ORDER BY cr.agency IS NULL, j.rank DESC, j.name LIMIT 1) rt ON true
+    LEFT JOIN import_routes rt ON rt.line = s.line AND s.reason IS NULL AND s.line = s.first_line
+                                  AND k.key IS NULL
 ) x
 ORDER BY batch, created_at, line"""
 
@@ -348,10 +401,13 @@ FROM (
 WHERE r.line = e.line"""
 
 
-def _classify(s: Session, opts: ImportOptions, summary: ImportSummary) -> None:
+def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: str) -> None:
     check_keys = s.execute(text("SELECT EXISTS (SELECT 1 FROM import_keys WHERE source = :s)"),
                            {"s": opts.source}).scalar()
-    s.execute(text(_CLASSIFY), {"source": opts.source, "check_keys": check_keys, "batch_size": opts.batch_size})
+    s.execute(text("ANALYZE import_stage"))
+    for statement in _MATCH:
+        s.execute(text(statement.format(work=work)), {"source": opts.source, "check_keys": check_keys})
+    s.execute(text(_CLASSIFY.format(work=work)), {"source": opts.source, "check_keys": check_keys, "batch_size": opts.batch_size})
     s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
     s.execute(text(_EXPLAIN))
     s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))

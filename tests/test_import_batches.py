@@ -61,7 +61,7 @@ def test_a_batch_referring_to_a_missing_district_fails_whole(session, messy, exi
     before = counts(session)
     # the matching of one batch finds a district that is no longer there
     monkeypatch.setattr(import_batches, "_DISTRICTS", import_batches._DISTRICTS.replace(
-        "p.district_id FROM", "CASE WHEN b.line = 2 THEN -7 ELSE p.district_id END AS district_id FROM"))
+        "d.district_id FROM", "CASE WHEN b.line = 2 THEN -7 ELSE d.district_id END FROM"))
     with pytest.raises(RuntimeError, match="districts -7 no longer exist"):
         import_file(session, messy, opts())
     after = counts(session)

@@ -1,0 +1,126 @@
+"""Imports with several writers (geo311/import_writers.py): they need their own connections and
+committed data, so these tests run on a database of their own where every batch really commits
+(the other import tests run inside one rolled-back transaction, where batches are written one
+after another)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from geo311 import imports, migrate
+from geo311.cli import Runtime, app
+from geo311.db import make_sessionmaker
+from geo311.heatmaps import rollup_drift
+from geo311.imports import import_file
+from tests import support
+from tests.conftest import load_test_data
+from tests.test_import_batches import orphans
+from tests.test_imports import CATEGORIES, COLUMNS, EXPECTED_REFUSED, ZERO_DRIFT, messy_csv, opts
+
+
+@pytest.fixture(scope="module")
+def committed_engine(admin_url):
+    url = support.create_database(admin_url, "writers")
+    try:
+        migrate.upgrade(url)
+        engine = create_engine(url, poolclass=pool.NullPool)
+        with Session(engine) as s:
+            load_test_data(s)
+        yield engine
+        engine.dispose()
+    finally:
+        support.drop_database(admin_url, url)
+
+
+@pytest.fixture
+def db(committed_engine):
+    """The committed database without reports or import runs before and after each test."""
+    def empty() -> None:
+        with committed_engine.begin() as conn:
+            conn.execute(text("TRUNCATE reports, submissions, report_districts, report_events, import_keys, "
+                              "import_runs RESTART IDENTITY CASCADE"))
+
+    empty()
+    yield committed_engine
+    empty()
+
+
+@pytest.fixture
+def messy(tmp_path):
+    path = tmp_path / "service_requests.csv"
+    path.write_bytes(messy_csv())
+    return path
+
+
+def keys_by_batch(s: Session) -> list[str]:
+    return s.execute(text("SELECT key FROM import_keys WHERE source = 'legacy' ORDER BY key")).scalars().all()
+
+
+def leftovers(s: Session) -> list[str]:
+    return s.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'geo311_import_%'")).scalars().all()
+
+
+def test_two_writers_import_the_messy_file_exactly(db, messy, monkeypatch):
+    writers = set()
+    monkeypatch.setattr(imports, "batch_done", lambda b: writers.add(threading.current_thread().name))
+    with Session(db) as s:
+        summary = import_file(s, messy, opts(dedup=False, batch_size=2, writers=2))
+    assert (summary.read, summary.imported, summary.merged, summary.batches) == (17, 7, 0, 4)
+    assert dict(summary.refused) == EXPECTED_REFUSED
+    assert writers == {"import-writer-0", "import-writer-1"}
+    with Session(db) as s:
+        assert len(keys_by_batch(s)) == 7
+        assert s.execute(text("SELECT count(*) FROM reports WHERE source = 'legacy'")).scalar() == 7
+        assert s.execute(text("SELECT count(*) FROM report_events WHERE actor = 'import:legacy'")).scalar() == 7 + 1
+        assert s.execute(text("SELECT count(*) FROM report_districts")).scalar() == 7 * 3
+        run = s.execute(text("SELECT status, imported, refused FROM import_runs")).one()
+        assert tuple(run) == ("done", 7, 10)
+        assert set(orphans(s).values()) == {0}
+        assert rollup_drift(s) == ZERO_DRIFT
+        assert leftovers(s) == []
+        again = import_file(s, messy, opts(dedup=False, batch_size=2, writers=2))
+        assert (again.imported, again.skipped) == (0, 7)
+
+
+def test_a_failing_writer_stops_the_import_and_whole_batches_stay(db, messy, monkeypatch):
+    def fail_third(b: int) -> None:
+        if b == 2:
+            raise RuntimeError("disk full, say")
+
+    monkeypatch.setattr(imports, "batch_done", fail_third)
+    with Session(db) as s, pytest.raises(RuntimeError, match="disk full"):
+        import_file(s, messy, opts(dedup=False, batch_size=2, writers=2))
+    with Session(db) as s:
+        run = s.execute(text("SELECT status, error FROM import_runs")).one()
+        assert run.status == "failed" and "disk full" in run.error
+        # batch 2 (writer 1's first) rolls back and writer 1 stops: its batch 3 is never written;
+        # writer 0 commits batch 0, and batch 1 too unless it saw the failure before starting it
+        keys = keys_by_batch(s)
+        assert keys in (["1001", "1002"], ["1001", "1002", "1003", "1009"])
+        assert s.execute(text("SELECT count(*) FROM submissions WHERE channel = 'import'")).scalar() == len(keys)
+        assert set(orphans(s).values()) == {0}
+        assert rollup_drift(s) == ZERO_DRIFT
+        assert leftovers(s) == []
+    monkeypatch.setattr(imports, "batch_done", lambda b: None)
+    with Session(db) as s:
+        rest = import_file(s, messy, opts(dedup=False, batch_size=2, writers=2))
+        assert (rest.skipped, rest.imported) == (len(keys), 7 - len(keys))
+        assert len(keys_by_batch(s)) == 7 and rollup_drift(s) == ZERO_DRIFT
+
+
+def test_the_command_line_takes_writers(db, messy, settings, tmp_path):
+    cats = tmp_path / "categories.yaml"
+    cats.write_text("".join(f"{k}: {v}\n" for k, v in CATEGORIES.items()))
+    args = ["import", str(messy), *[a for f, c in COLUMNS.items() for a in ("--map", f"{f}={c}")],
+            "--categories", str(cats), "--source", "legacy", "--batch-size", "3", "--writers", "3"]
+    runner = CliRunner()
+    result = runner.invoke(app, args, obj=Runtime(settings, session_factory=make_sessionmaker(db)))
+    assert result.exit_code == 0, result.output
+    assert "read 17, imported 7 new reports, merged 0" in result.output and "3 batches" in result.output
+    bad = runner.invoke(app, [*args, "--writers", "0"], obj=Runtime(settings, session_factory=make_sessionmaker(db)))
+    assert bad.exit_code != 0 and "--writers" in bad.output
