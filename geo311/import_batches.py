@@ -172,11 +172,16 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
             _all_targets_updated(s, done.rowcount)
     if trusted:
         s.execute(text("SET LOCAL session_replication_role = origin"))
-    created, merged, existing = s.execute(text(
-        "SELECT count(*) FILTER (WHERE b.creates), count(*) FILTER (WHERE NOT b.creates), "
-        "count(*) FILTER (WHERE b.target IS NOT NULL AND (b.target <= :max_before OR r.source IS DISTINCT FROM :source)) "
-        "FROM import_batch b LEFT JOIN reports r ON r.id = b.target AND r.jurisdiction_id = b.jurisdiction_id"),
-        {"max_before": max_before, "source": source}).one()
+    created, merged = s.execute(text(
+        "SELECT count(*) FILTER (WHERE creates), count(*) FILTER (WHERE NOT creates) FROM import_batch")).one()
+    existing = 0
+    if merged:  # rows that joined reports from before this import (a LATERAL: a lookup per such row)
+        existing = s.execute(text(
+            "SELECT count(*) FROM import_batch b CROSS JOIN LATERAL ("
+            "    SELECT r.source FROM reports r WHERE r.id = b.target AND r.jurisdiction_id = b.jurisdiction_id "
+            "    OFFSET 0) r "
+            "WHERE b.target IS NOT NULL AND (b.target <= :max_before OR r.source IS DISTINCT FROM :source)"),
+            {"max_before": max_before, "source": source}).scalar()
     return created, merged, existing, rows
 
 
