@@ -89,11 +89,12 @@ def _write_sql(norms: bool) -> dict[str, str]:
 
 
 # With the foreign keys checked row by row, a row goes in after what it refers to. Trusted, the
-# statements whose triggers lock rollup rows that every batch shares (the all-time heat cells of
-# the reports' trigger) come last, so that parallel writers (import_writers.py) hold those locks
-# for as short a time as a batch allows; the districts' rollups need the reports rows, so they follow.
+# reports and their districts come last: the reports' trigger locks the all-time heat cells, rows
+# that every batch shares, so parallel writers (import_writers.py) wait on each other from there to
+# the commit; the other rollup rows they lock are rows of the batch's own days (the contact counts
+# of the submissions, the districts' days), which batches written at the same time do not share.
 CHECKED_ORDER = ("reports", "targets", "districts", "submissions", "events", "ledger")
-TRUSTED_ORDER = ("submissions", "events", "ledger", "targets", "reports", "districts")
+TRUSTED_ORDER = ("events", "ledger", "submissions", "targets", "reports", "districts")
 
 
 # ----- what a batch refers to ------------------------------------------------------------------
