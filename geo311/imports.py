@@ -1,19 +1,23 @@
 """`geo311 import FILE`: a city's history in bulk, set-based, in atomic batches.
 
-1. The file streams through import_files (CSV, GeoJSON, Open311 JSON; gzip or not) into a temp
-   staging table by COPY; each record carries the reason it is refused, if a check that needs no
-   database found one.
-2. One statement classifies every row: duplicates within the file (the same source id, or the
-   same whole row when the file has no ids), rows this source imported before (the import_keys
-   ledger: they are skipped), and the route: the most specific jurisdiction covering the point
-   that serves the category (ST_Covers on the subdivided parts) and its agency. Rows without a
-   route are refused as outside every jurisdiction, as a category not served there, or as
-   swapped coordinates when [lat, lon] lies inside. The refused-rows file is written then.
+1. The file streams through import_files (CSV, GeoJSON, Open311 JSON; gzip or not) into a
+   staging table by COPY (an unlogged table in a schema of the source's own, so that parallel
+   workers and writers read it); each record carries the reason it is refused, if a check that
+   needs no database found one.
+2. The points are matched to jurisdiction and district parts (ST_Covers on the subdivided parts,
+   plain joins that run on parallel workers); then one statement classifies every row:
+   duplicates within the file (the same source id, or the same whole row when the file has no
+   ids), rows this source imported before (the import_keys ledger: they are skipped), and the
+   route: the most specific covering jurisdiction that serves the category, and its agency. Rows
+   without a route are refused as outside every jurisdiction, as a category not served there, or
+   as swapped coordinates when [lat, lon] lies inside. The refused-rows file is written then.
 3. The routed rows, in order of their own created_at, go in batches of `batch_size`; each batch is
    one transaction: reports (with their historic dates, statuses, closed_at, near_boundary and
    source id), submissions (channel `import`, the record as it came in `raw`), report_districts,
    events (created; the historic status; merged), the ledger. The rollup triggers see each batch
-   as one statement per table. A failure rolls its batch back; the batches before it stay.
+   as one statement per table. A failure rolls its batch back; the batches committed stay.
+   Several connections write batches at once (import_writers.py), except with dedup or a dry run;
+   where the role may, without row-by-row foreign-key checks (import_batches.py says how).
 4. With `dedup`, a row joins an earlier report of its category (one of this file's, or one that
    was there before) within the category's radius, created within its window before the row and
    still open at the row's time; the nearest one, like intake does. Within a batch this is
@@ -248,8 +252,8 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
         {"read": summary.read, "skipped": summary.skipped, "refused": summary.refused_total,
          "reasons": orjson.dumps(dict(summary.refused)).decode(), "id": summary.run_id})
     commit()
-    batches = s.execute(text("SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
-    summary.batches, total = batches[0], batches[1]
+    summary.batches, total = s.execute(text(
+        "SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
     batches = import_writers.Batches(
         count=summary.batches, dedup=opts.dedup, source=opts.source, run_id=summary.run_id,
         margin=opts.boundary_margin_m, max_before=max_before, norms=import_batches.has_norm_columns(s))

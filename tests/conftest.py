@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -127,10 +128,10 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture(scope="session")
-def live_database_url(admin_url: str) -> Iterator[str]:
-    """A second database for live servers: committed data, demo loaded."""
-    url = support.create_database(admin_url, "live")
+@contextmanager
+def demo_database(admin_url: str, label: str) -> Iterator[str]:
+    """A database of its own, migrated, with the test data loaded and committed; dropped after."""
+    url = support.create_database(admin_url, label)
     try:
         migrate.upgrade(url)
         engine = create_engine(url, poolclass=pool.NullPool)
@@ -140,6 +141,13 @@ def live_database_url(admin_url: str) -> Iterator[str]:
         yield url
     finally:
         support.drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def live_database_url(admin_url: str) -> Iterator[str]:
+    """A second database for live servers: committed data, demo loaded."""
+    with demo_database(admin_url, "live") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

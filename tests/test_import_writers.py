@@ -12,29 +12,22 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from geo311 import imports, migrate
+from geo311 import imports
 from geo311.cli import Runtime, app
 from geo311.db import make_sessionmaker
 from geo311.heatmaps import rollup_drift
 from geo311.imports import import_file
-from tests import support
-from tests.conftest import load_test_data
+from tests.conftest import demo_database
 from tests.test_import_batches import orphans
 from tests.test_imports import CATEGORIES, COLUMNS, EXPECTED_REFUSED, ZERO_DRIFT, messy_csv, opts
 
 
 @pytest.fixture(scope="module")
 def committed_engine(admin_url):
-    url = support.create_database(admin_url, "writers")
-    try:
-        migrate.upgrade(url)
+    with demo_database(admin_url, "writers") as url:
         engine = create_engine(url, poolclass=pool.NullPool)
-        with Session(engine) as s:
-            load_test_data(s)
         yield engine
         engine.dispose()
-    finally:
-        support.drop_database(admin_url, url)
 
 
 @pytest.fixture
