@@ -8,17 +8,20 @@ API responses the page makes, and checks both what the page shows and what the d
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Response, expect
 from sqlalchemy import create_engine, pool
 from sqlalchemy.orm import Session
 
 from geo311.auth import create_key
+from tests.browser.conftest import TIMEOUT_MS
 from tests.test_intake import CITY_HALL, HOSFORD, VANCOUVER_WA, offset
 
 pytestmark = pytest.mark.live
@@ -144,13 +147,24 @@ def load_points(page: Page, action) -> list[int]:
             const b = window.geo311Resident.map.getBounds().pad(0.2);
             return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
         }""")
-        reply = next((r for r in replies if for_this_view(r)), None)
-        if reply is None:
-            reply = page.wait_for_event("response", lambda r: collect(r) and for_this_view(r))
+        # the newest reply for this view whose body arrived: the page aborts a fetch that a newer
+        # one for the same view replaces, and Chromium then has headers but no body for it
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        body = None
+        while body is None:
+            for reply in reversed([r for r in replies if for_this_view(r)]):
+                try:
+                    body = reply.json()
+                    break
+                except PlaywrightError:
+                    continue
+            if body is None:
+                assert time.monotonic() < deadline, f"no complete reply for the view {want}: {replies}"
+                page.wait_for_timeout(50)  # responses keep arriving through on_response meanwhile
     finally:
         page.remove_listener("response", on_response)
     assert reply.status == 200
-    ids = [f["id"] for f in reply.json()["features"]]
+    ids = [f["id"] for f in body["features"]]
     page.wait_for_function(
         """(ids) => {
              const g = window.geo311Resident;
