@@ -175,7 +175,6 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
     started = time.perf_counter()
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else None
-    work = _work_schema(opts.source)
     with _own_connection(session) as s:
         mapping, header = _mapping(s, path, opts)
         s.commit()
@@ -183,11 +182,13 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
             s.rollback()
             raise Conflict(f"another import of source {opts.source!r} is running; wait for it to finish")
         search_path = s.execute(text("SHOW search_path")).scalar()
+        work = _work_place(s, opts.source)
         try:
             _settings(s, work)
-            s.execute(text(f"DROP SCHEMA IF EXISTS {work} CASCADE"))  # left by a run that was killed
-            s.execute(text(f"CREATE SCHEMA {work}"))
-            _run(s, path, opts, mapping, header, summary, progress, engine, work)
+            if work.shared:
+                s.execute(text(f"DROP SCHEMA IF EXISTS {work.schema} CASCADE"))  # left by a run that was killed
+                s.execute(text(f"CREATE SCHEMA {work.schema}"))
+            _run(s, path, opts, mapping, header, summary, progress, engine if work.shared else None, work)
         except BaseException as exc:
             s.rollback()
             if summary.run_id is not None and not opts.dry_run:
@@ -197,9 +198,11 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
             raise
         finally:
             s.rollback()
-            s.execute(text(f"DROP SCHEMA IF EXISTS {work} CASCADE"))
+            if work.shared:
+                s.execute(text(f"DROP SCHEMA IF EXISTS {work.schema} CASCADE"))
             s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_exist, pg_temp.import_pairs, "
-                           "pg_temp.import_districts"))
+                           "pg_temp.import_districts, pg_temp.import_stage, pg_temp.import_matches, "
+                           "pg_temp.import_routes, pg_temp.import_rows"))
             s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(opts.source)})
             s.execute(text("RESET jit"))
             s.execute(text("RESET work_mem"))
@@ -210,14 +213,33 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
     return summary
 
 
-def _work_schema(source: str) -> str:
-    """The schema of one source's staging tables (import_stage, import_rows): ordinary unlogged
-    tables, so that parallel writers (other connections) read them. One import of a source runs
-    at a time (the advisory lock), so the name is free whenever that lock is held."""
-    return f"geo311_import_{_lock_key(source) & (2**64 - 1):016x}"
+@dataclass(frozen=True)
+class Work:
+    """Where an import's staging tables (import_stage, import_matches, import_routes, import_rows)
+    live: unlogged tables in a schema of the source's own, which parallel workers and writers
+    (other connections) can read; or, where the role may not create a schema in the database,
+    temp tables, read by the importing connection alone (then it writes every batch itself)."""
+
+    schema: str
+    kind: str  # UNLOGGED or TEMP
+
+    @property
+    def shared(self) -> bool:
+        return self.kind == "UNLOGGED"
+
+    def sql(self, statement: str) -> str:
+        return statement.format(kind=self.kind, work=self.schema)
 
 
-def _settings(s: Session, work: str) -> None:
+def _work_place(s: Session, source: str) -> Work:
+    """One import of a source runs at a time (the advisory lock), so the source's schema name is
+    free whenever that lock is held."""
+    if not s.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar():
+        return Work("pg_temp", "TEMP")
+    return Work(f"geo311_import_{_lock_key(source) & (2**64 - 1):016x}", "UNLOGGED")
+
+
+def _settings(s: Session, work: Work) -> None:
     """An importing connection: big set-based statements, for which JIT compiling costs more than
     it saves; sorts in memory; no statement timeout (a batch of a big file may well take longer
     than a request); the staging tables found by their plain names (the schema comes last in the
@@ -225,12 +247,13 @@ def _settings(s: Session, work: str) -> None:
     s.execute(text("SET jit = off"))
     s.execute(text("SET work_mem = '64MB'"))
     s.execute(text("SET statement_timeout = 0"))
-    s.execute(text("SELECT set_config('search_path', current_setting('search_path') || ', ' || :w, false)"),
-              {"w": work})
+    if work.shared:
+        s.execute(text("SELECT set_config('search_path', current_setting('search_path') || ', ' || :w, false)"),
+                  {"w": work.schema})
 
 
 def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
-         summary: ImportSummary, progress: Progress | None, engine: Engine | None, work: str) -> None:
+         summary: ImportSummary, progress: Progress | None, engine: Engine | None, work: Work) -> None:
     commit = (lambda: None) if opts.dry_run else s.commit
     options = {k: v for k, v in {"columns": mapping.columns, "dedup": opts.dedup, "batch_size": opts.batch_size,
                                  "date_format": opts.date_format, "timezone": opts.timezone,
@@ -289,7 +312,7 @@ def batch_done(batch: int) -> None:
 
 
 # ----- 1. staging ----------------------------------------------------------------------------
-_STAGE = """CREATE UNLOGGED TABLE {work}.import_stage (
+_STAGE = """CREATE {kind} TABLE {work}.import_stage (
     line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
     created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
     description text, address text, reporter_name text, reporter_email text, reporter_phone text,
@@ -297,8 +320,8 @@ _STAGE = """CREATE UNLOGGED TABLE {work}.import_stage (
 
 
 def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
-           summary: ImportSummary, progress: Progress | None, work: str) -> None:
-    s.execute(text(_STAGE.format(work=work)))
+           summary: ImportSummary, progress: Progress | None, work: Work) -> None:
+    s.execute(text(work.sql(_STAGE)))
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
     stats = Counter()
@@ -326,7 +349,7 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
 # be). Then per row its route (the most specific covering jurisdiction that routes the category,
 # else any covering one) and its districts. Duplicates of earlier lines are matched for nothing.
 _MATCH = [
-    """CREATE UNLOGGED TABLE {work}.import_matches AS
+    """CREATE {kind} TABLE {work}.import_matches AS
        SELECT st.line, st.category_id, p.jurisdiction_id, CAST(NULL AS int) AS district_id
        FROM import_stage st JOIN jurisdiction_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
        WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
@@ -336,7 +359,7 @@ _MATCH = [
        FROM import_stage st JOIN district_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
        WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
            SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))""",
-    """CREATE UNLOGGED TABLE {work}.import_routes AS
+    """CREATE {kind} TABLE {work}.import_routes AS
        SELECT r.line, r.jurisdiction_id, r.agency, d.district_ids FROM (
            SELECT DISTINCT ON (m.line) m.line, j.id AS jurisdiction_id, cr.agency
            FROM import_matches m JOIN jurisdictions j ON j.id = m.jurisdiction_id
@@ -350,7 +373,7 @@ _MATCH = [
 # narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
 # that the sorts of a million rows stay small
 _CLASSIFY = f"""
-CREATE UNLOGGED TABLE {{work}}.import_rows AS
+CREATE {{kind}} TABLE {{work}}.import_rows AS
 SELECT x.*, CASE WHEN x.why IS NULL THEN
             (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
        END AS batch
@@ -405,13 +428,13 @@ FROM (
 WHERE r.line = e.line"""
 
 
-def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: str) -> None:
+def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: Work) -> None:
     check_keys = s.execute(text("SELECT EXISTS (SELECT 1 FROM import_keys WHERE source = :s)"),
                            {"s": opts.source}).scalar()
     s.execute(text("ANALYZE import_stage"))
     for statement in _MATCH:
-        s.execute(text(statement.format(work=work)), {"source": opts.source, "check_keys": check_keys})
-    s.execute(text(_CLASSIFY.format(work=work)), {"source": opts.source, "check_keys": check_keys, "batch_size": opts.batch_size})
+        s.execute(text(work.sql(statement)), {"source": opts.source, "check_keys": check_keys})
+    s.execute(text(work.sql(_CLASSIFY)), {"source": opts.source, "check_keys": check_keys, "batch_size": opts.batch_size})
     s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
     s.execute(text(_EXPLAIN))
     s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))

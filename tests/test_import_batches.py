@@ -4,6 +4,8 @@ true as the schema grows, and show the batch failing whole when what it refers t
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 
@@ -84,3 +86,26 @@ def test_a_batch_joining_a_vanished_report_fails_whole(session, messy, existing_
     with pytest.raises(RuntimeError, match="1 of the reports this batch's rows join no longer exist"):
         import_file(session, messy, opts())
     assert counts(session)[4] == before[4]  # the ledger: nothing imported
+
+
+def test_a_role_that_may_not_create_schemas_imports_alone_and_checked(session, messy, existing_graffiti):  # noqa: F811 (fixtures)
+    """An application role with rights on geo311's tables only: no schema of its own for the
+    staging tables (temp tables instead, one connection), no session_replication_role (PostgreSQL
+    checks the foreign keys)."""
+    role = f"geo311_importer_{uuid.uuid4().hex[:8]}"
+    session.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+    session.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+    session.execute(text(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"))
+    session.execute(text(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    session.execute(text(f"SET ROLE {role}"))
+    try:
+        assert not session.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar()
+        assert not import_batches.trusted_writes(session)
+        s = import_file(session, messy, opts())
+        assert (s.read, s.imported, s.merged, s.merged_existing) == (17, 5, 2, 1)
+        assert session.execute(text(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'geo311_import_%'")).scalar() == 0
+    finally:
+        session.execute(text("RESET ROLE"))
+    assert set(orphans(session).values()) == {0}
+    assert rollup_drift(session) == ZERO_DRIFT
