@@ -1,0 +1,101 @@
+"""Where an import's time goes: `import_file` in process on bench/import.py's generated CSV, with
+the time of each phase (staging, matching and classification, batches) and of each SQL statement
+summed over every connection (so per-row CPU of the server, not wall time, when writers run in
+parallel). The import goes to bench/import.py's database, emptied first; the file is generated
+once into --dir and kept there for the next run.
+
+    .venv/bin/python bench/import_profile.py [--rows 200000] [--writers 2] [--dedup] [--checked]
+
+--checked writes with PostgreSQL's row-by-row foreign-key checks even where the role could skip them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+from _common import describe_machine, loadavg
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import Session
+
+from geo311 import import_batches, import_writers, imports
+
+bench_import = importlib.import_module("import")  # bench/import.py: the file, its mapping, its database
+
+
+def timed(phases: Counter, name: str, fn):
+    def run(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] += time.perf_counter() - started
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--writers", type=int, default=imports.DEFAULT_WRITERS)
+    ap.add_argument("--dedup", action="store_true")
+    ap.add_argument("--checked", action="store_true", help="keep the row-by-row foreign-key checks")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/geo311-import-profile"))
+    args = ap.parse_args()
+    db = bench_import.import_db()
+    with db.connect() as conn:
+        describe_machine(conn)
+        city = bench_import.city_id(conn)
+        city_wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
+    print(f"loadavg {loadavg()}")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    path = args.dir / f"requests_{args.rows}.csv"
+    if not path.exists():
+        bench_import.generate(path, args.rows, city_wkb)
+    bench_import.empty(db)
+
+    phases: Counter = Counter()
+    imports._stage = timed(phases, "reading and staging", imports._stage)
+    imports._classify = timed(phases, "matching and classification", imports._classify)
+    imports._write_refused = timed(phases, "refused rows file", imports._write_refused)
+    import_writers.write_in_parallel = timed(phases, "batches", import_writers.write_in_parallel)
+    import_writers.write_one_by_one = timed(phases, "batches", import_writers.write_one_by_one)
+    if args.checked:
+        import_batches.trusted_writes = lambda s: False
+
+    engine = create_engine(db.url)
+    spent: Counter = Counter()
+    calls: Counter = Counter()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        conn.info.setdefault("started", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        key = re.sub(r"\s+", " ", statement.strip())[:90]
+        spent[key] += time.perf_counter() - conn.info["started"].pop()
+        calls[key] += 1
+
+    columns = dict(m.split("=", 1) for m in bench_import.MAP[1::2])
+    opts = imports.ImportOptions(format="csv", source="bench", columns=columns, category_map=bench_import.TYPES,
+                                 dedup=args.dedup, writers=args.writers, refused_path=args.dir / "refused.csv")
+    started = time.perf_counter()
+    with Session(engine) as s:
+        summary = imports.import_file(s, path, opts)
+    total = time.perf_counter() - started
+    engine.dispose()
+    print("\n".join(summary.lines()))
+    print(f"total {total:.1f} s, {args.rows / total:,.0f} rows/s")
+    for name, seconds in phases.items():
+        print(f"phase {name}: {seconds:.1f} s")
+    print("statements (seconds summed over connections, microseconds per row of the file, calls):")
+    for key, seconds in spent.most_common(15):
+        print(f"{seconds:8.2f} s {seconds / args.rows * 1e6:7.1f} us x{calls[key]:<3} {key}")
+
+
+if __name__ == "__main__":
+    main()
