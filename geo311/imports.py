@@ -47,13 +47,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches, import_writers
+from geo311 import import_batches, import_staging, import_writers
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import Mapping, build_mapping, timezone_named
+from geo311.import_staging import SKIPPED, Work, work_place
 
-SKIPPED = "already imported"
-UNROUTED = "unrouted"
 REQUIRED = ("lon", "lat", "category", "created_at")
 DEFAULT_BATCH = 50_000
 DEFAULT_WRITERS = 2
@@ -182,7 +181,7 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
             s.rollback()
             raise Conflict(f"another import of source {opts.source!r} is running; wait for it to finish")
         search_path = s.execute(text("SHOW search_path")).scalar()
-        work = _work_place(s, opts.source)
+        work = work_place(s, opts.source, _lock_key(opts.source))
         try:
             _settings(s, work)
             if work.shared:
@@ -211,32 +210,6 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
             s.commit()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-@dataclass(frozen=True)
-class Work:
-    """Where an import's staging tables (import_stage, import_matches, import_routes, import_rows)
-    live: unlogged tables in a schema of the source's own, which parallel workers and writers
-    (other connections) can read; or, where the role may not create a schema in the database,
-    temp tables, read by the importing connection alone (then it writes every batch itself)."""
-
-    schema: str
-    kind: str  # UNLOGGED or TEMP
-
-    @property
-    def shared(self) -> bool:
-        return self.kind == "UNLOGGED"
-
-    def sql(self, statement: str) -> str:
-        return statement.format(kind=self.kind, work=self.schema)
-
-
-def _work_place(s: Session, source: str) -> Work:
-    """One import of a source runs at a time (the advisory lock), so the source's schema name is
-    free whenever that lock is held."""
-    if not s.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar():
-        return Work("pg_temp", "TEMP")
-    return Work(f"geo311_import_{_lock_key(source) & (2**64 - 1):016x}", "UNLOGGED")
 
 
 def _settings(s: Session, work: Work) -> None:
@@ -312,16 +285,9 @@ def batch_done(batch: int) -> None:
 
 
 # ----- 1. staging ----------------------------------------------------------------------------
-_STAGE = """CREATE {kind} TABLE {work}.import_stage (
-    line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
-    created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
-    description text, address text, reporter_name text, reporter_email text, reporter_phone text,
-    source_id text, raw jsonb)"""
-
-
 def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
            summary: ImportSummary, progress: Progress | None, work: Work) -> None:
-    s.execute(text(work.sql(_STAGE)))
+    s.execute(text(work.sql(import_staging.STAGE)))
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
     stats = Counter()
@@ -342,103 +308,9 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
     summary.blank = stats["blank"]
 
 
-# ----- 2. classification and routing ----------------------------------------------------------
-# the matching first, on its own: plain joins of the staging table's points with the parts of the
-# jurisdictions and of the districts, which PostgreSQL spreads over parallel workers (the staging
-# tables are not temp tables for that too; a lookup per row in a LATERAL or a subquery would not
-# be). Then per row its route (the most specific covering jurisdiction that routes the category,
-# else any covering one) and its districts. Duplicates of earlier lines are matched for nothing.
-_MATCH = [
-    """CREATE {kind} TABLE {work}.import_matches AS
-       SELECT st.line, st.category_id, p.jurisdiction_id, CAST(NULL AS int) AS district_id
-       FROM import_stage st JOIN jurisdiction_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
-       WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
-           SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))
-       UNION ALL
-       SELECT st.line, st.category_id, NULL, p.district_id
-       FROM import_stage st JOIN district_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
-       WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
-           SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))""",
-    """CREATE {kind} TABLE {work}.import_routes AS
-       SELECT r.line, r.jurisdiction_id, r.agency, d.district_ids FROM (
-           SELECT DISTINCT ON (m.line) m.line, j.id AS jurisdiction_id, cr.agency
-           FROM import_matches m JOIN jurisdictions j ON j.id = m.jurisdiction_id
-           LEFT JOIN category_routes cr ON cr.jurisdiction_id = j.id AND cr.category_id = m.category_id
-           ORDER BY m.line, cr.agency IS NULL, j.rank DESC, j.name) r
-       LEFT JOIN (SELECT line, array_agg(DISTINCT district_id ORDER BY district_id) AS district_ids
-                  FROM import_matches WHERE district_id IS NOT NULL GROUP BY line) d ON d.line = r.line""",
-    "ALTER TABLE import_routes ADD PRIMARY KEY (line)",
-]
-
-# narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
-# that the sorts of a million rows stay small
-_CLASSIFY = f"""
-CREATE {{kind}} TABLE {{work}}.import_rows AS
-SELECT x.*, CASE WHEN x.why IS NULL THEN
-            (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
-       END AS batch
-FROM (
-    SELECT s.line, s.key, s.lon, s.lat, s.category_id, s.created_at, s.updated_at, s.closed_at, s.status,
-           s.source_id, s.geom, CASE WHEN rt.agency IS NOT NULL THEN rt.jurisdiction_id END AS jurisdiction_id,
-           rt.agency, rt.district_ids, rt.jurisdiction_id IS NOT NULL AS inside,
-           CASE WHEN s.reason IS NOT NULL THEN s.reason
-                WHEN s.line <> s.first_line THEN '{files.DUPLICATE}'
-                WHEN k.key IS NOT NULL THEN '{SKIPPED}'
-                WHEN rt.agency IS NULL THEN '{UNROUTED}'
-           END AS why,
-           CASE WHEN s.reason IS NOT NULL THEN s.detail
-                WHEN s.line <> s.first_line THEN 'the same ' || CASE WHEN s.source_id IS NULL THEN 'row'
-                     ELSE 'id ' || quote_literal(s.source_id) END || ' as line ' || s.first_line
-                WHEN k.key IS NOT NULL THEN 'imported by run ' || k.run_id
-           END AS why_detail
-    FROM (SELECT st.line, st.key, st.reason, st.detail, st.lon, st.lat, st.category_id, st.created_at,
-                 st.updated_at, st.closed_at, st.status, st.source_id,
-                 ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom,
-                 min(st.line) FILTER (WHERE st.reason IS NULL) OVER (PARTITION BY st.key) AS first_line
-          FROM import_stage st) s
-    LEFT JOIN import_keys k ON CAST(:check_keys AS boolean) AND k.source = :source AND k.key = s.key
-                               AND s.reason IS NULL
-    LEFT JOIN import_routes rt ON rt.line = s.line AND s.reason IS NULL AND s.line = s.first_line
-                                  AND k.key IS NULL
-) x
-ORDER BY batch, created_at, line"""
-
-# rows without a route, and out-of-range points: what is wrong with them, said precisely
-_EXPLAIN = f"""
-UPDATE import_rows r SET why = e.why, why_detail = e.detail
-FROM (
-    SELECT r.line,
-           CASE WHEN r.inside THEN '{files.NOT_SERVED}' WHEN sw.swapped THEN '{files.SWAPPED}'
-                WHEN r.why = '{UNROUTED}' THEN '{files.OUTSIDE}' ELSE r.why END AS why,
-           CASE WHEN r.inside THEN format('[%s, %s] lies in %s, where %L is not served', r.lon, r.lat,
-                                          (SELECT string_agg(DISTINCT j.name, ' and ') FROM jurisdiction_parts p
-                                           JOIN jurisdictions j ON j.id = p.jurisdiction_id
-                                           WHERE ST_Covers(p.geom, r.geom)), c.code)
-                WHEN sw.swapped THEN format('[%s, %s] is outside, but [%s, %s] is inside the service area: '
-                                            'are longitude and latitude swapped?', r.lon, r.lat, r.lat, r.lon)
-                WHEN r.why = '{UNROUTED}' THEN format('[%s, %s] is outside every jurisdiction', r.lon, r.lat)
-                ELSE r.why_detail END AS detail
-    FROM import_rows r LEFT JOIN categories c ON c.id = r.category_id
-    CROSS JOIN LATERAL (
-        SELECT NOT r.inside AND abs(r.lat) <= 180 AND abs(r.lon) <= 90 AND EXISTS (
-            SELECT 1 FROM jurisdiction_parts p WHERE ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(r.lat, r.lon), 4326))
-        ) AS swapped) sw
-    WHERE r.why = '{UNROUTED}' OR (r.why = '{files.BAD_COORDINATES}' AND r.lon IS NOT NULL)
-) e
-WHERE r.line = e.line"""
-
-
+# ----- 2. matching and classification (import_staging) -----------------------------------------
 def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: Work) -> None:
-    check_keys = s.execute(text("SELECT EXISTS (SELECT 1 FROM import_keys WHERE source = :s)"),
-                           {"s": opts.source}).scalar()
-    s.execute(text("ANALYZE import_stage"))
-    for statement in _MATCH:
-        s.execute(text(work.sql(statement)), {"source": opts.source, "check_keys": check_keys})
-    s.execute(text(work.sql(_CLASSIFY)), {"source": opts.source, "check_keys": check_keys, "batch_size": opts.batch_size})
-    s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
-    s.execute(text(_EXPLAIN))
-    s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))
-    for why, n in s.execute(text("SELECT why, count(*) FROM import_rows GROUP BY 1")):
+    for why, n in import_staging.classify(s, work, opts.source, opts.batch_size).items():
         summary.read += n
         if why == SKIPPED:
             summary.skipped = n

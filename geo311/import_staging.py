@@ -1,0 +1,149 @@
+"""Where an import's staging tables live, and what happens to the staged rows before the batches
+(steps 1 and 2 of imports.py): the staging table, the matching of the points to jurisdictions and
+districts, and the classification of every row (refused, already imported, or routed and given
+its batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo311 import import_files as files
+
+SKIPPED = "already imported"
+UNROUTED = "unrouted"
+
+
+@dataclass(frozen=True)
+class Work:
+    """Where an import's staging tables (import_stage, import_matches, import_routes, import_rows)
+    live: unlogged tables in a schema of the source's own, which parallel workers and writers
+    (other connections) can read; or, where the role may not create a schema in the database,
+    temp tables, read by the importing connection alone (then it writes every batch itself)."""
+
+    schema: str
+    kind: str  # UNLOGGED or TEMP
+
+    @property
+    def shared(self) -> bool:
+        return self.kind == "UNLOGGED"
+
+    def sql(self, statement: str) -> str:
+        return statement.format(kind=self.kind, work=self.schema)
+
+
+def work_place(s: Session, source: str, lock_key: int) -> Work:
+    """The source's schema, named by its import lock's key: one import of a source runs at a time,
+    so the name is free whenever that lock is held."""
+    if not s.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar():
+        return Work("pg_temp", "TEMP")
+    return Work(f"geo311_import_{lock_key & (2**64 - 1):016x}", "UNLOGGED")
+
+
+STAGE = """CREATE {kind} TABLE {work}.import_stage (
+    line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
+    created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
+    description text, address text, reporter_name text, reporter_email text, reporter_phone text,
+    source_id text, raw jsonb)"""
+
+
+# the matching first, on its own: plain joins of the staging table's points with the parts of the
+# jurisdictions and of the districts, which PostgreSQL spreads over parallel workers (the staging
+# tables are not temp tables for that too; a lookup per row in a LATERAL or a subquery would not
+# be). Then per row its route (the most specific covering jurisdiction that routes the category,
+# else any covering one) and its districts. Duplicates of earlier lines are matched for nothing.
+_MATCH = [
+    """CREATE {kind} TABLE {work}.import_matches AS
+       SELECT st.line, st.category_id, p.jurisdiction_id, CAST(NULL AS int) AS district_id
+       FROM import_stage st JOIN jurisdiction_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
+       WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
+           SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))
+       UNION ALL
+       SELECT st.line, st.category_id, NULL, p.district_id
+       FROM import_stage st JOIN district_parts p ON ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326))
+       WHERE st.reason IS NULL AND NOT (CAST(:check_keys AS boolean) AND EXISTS (
+           SELECT 1 FROM import_keys k WHERE k.source = :source AND k.key = st.key))""",
+    """CREATE {kind} TABLE {work}.import_routes AS
+       SELECT r.line, r.jurisdiction_id, r.agency, d.district_ids FROM (
+           SELECT DISTINCT ON (m.line) m.line, j.id AS jurisdiction_id, cr.agency
+           FROM import_matches m JOIN jurisdictions j ON j.id = m.jurisdiction_id
+           LEFT JOIN category_routes cr ON cr.jurisdiction_id = j.id AND cr.category_id = m.category_id
+           ORDER BY m.line, cr.agency IS NULL, j.rank DESC, j.name) r
+       LEFT JOIN (SELECT line, array_agg(DISTINCT district_id ORDER BY district_id) AS district_ids
+                  FROM import_matches WHERE district_id IS NOT NULL GROUP BY line) d ON d.line = r.line""",
+    "ALTER TABLE import_routes ADD PRIMARY KEY (line)",
+]
+
+# narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
+# that the sorts of a million rows stay small
+_CLASSIFY = f"""
+CREATE {{kind}} TABLE {{work}}.import_rows AS
+SELECT x.*, CASE WHEN x.why IS NULL THEN
+            (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
+       END AS batch
+FROM (
+    SELECT s.line, s.key, s.lon, s.lat, s.category_id, s.created_at, s.updated_at, s.closed_at, s.status,
+           s.source_id, s.geom, CASE WHEN rt.agency IS NOT NULL THEN rt.jurisdiction_id END AS jurisdiction_id,
+           rt.agency, rt.district_ids, rt.jurisdiction_id IS NOT NULL AS inside,
+           CASE WHEN s.reason IS NOT NULL THEN s.reason
+                WHEN s.line <> s.first_line THEN '{files.DUPLICATE}'
+                WHEN k.key IS NOT NULL THEN '{SKIPPED}'
+                WHEN rt.agency IS NULL THEN '{UNROUTED}'
+           END AS why,
+           CASE WHEN s.reason IS NOT NULL THEN s.detail
+                WHEN s.line <> s.first_line THEN 'the same ' || CASE WHEN s.source_id IS NULL THEN 'row'
+                     ELSE 'id ' || quote_literal(s.source_id) END || ' as line ' || s.first_line
+                WHEN k.key IS NOT NULL THEN 'imported by run ' || k.run_id
+           END AS why_detail
+    FROM (SELECT st.line, st.key, st.reason, st.detail, st.lon, st.lat, st.category_id, st.created_at,
+                 st.updated_at, st.closed_at, st.status, st.source_id,
+                 ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom,
+                 min(st.line) FILTER (WHERE st.reason IS NULL) OVER (PARTITION BY st.key) AS first_line
+          FROM import_stage st) s
+    LEFT JOIN import_keys k ON CAST(:check_keys AS boolean) AND k.source = :source AND k.key = s.key
+                               AND s.reason IS NULL
+    LEFT JOIN import_routes rt ON rt.line = s.line AND s.reason IS NULL AND s.line = s.first_line
+                                  AND k.key IS NULL
+) x
+ORDER BY batch, created_at, line"""
+
+# rows without a route, and out-of-range points: what is wrong with them, said precisely
+_EXPLAIN = f"""
+UPDATE import_rows r SET why = e.why, why_detail = e.detail
+FROM (
+    SELECT r.line,
+           CASE WHEN r.inside THEN '{files.NOT_SERVED}' WHEN sw.swapped THEN '{files.SWAPPED}'
+                WHEN r.why = '{UNROUTED}' THEN '{files.OUTSIDE}' ELSE r.why END AS why,
+           CASE WHEN r.inside THEN format('[%s, %s] lies in %s, where %L is not served', r.lon, r.lat,
+                                          (SELECT string_agg(DISTINCT j.name, ' and ') FROM jurisdiction_parts p
+                                           JOIN jurisdictions j ON j.id = p.jurisdiction_id
+                                           WHERE ST_Covers(p.geom, r.geom)), c.code)
+                WHEN sw.swapped THEN format('[%s, %s] is outside, but [%s, %s] is inside the service area: '
+                                            'are longitude and latitude swapped?', r.lon, r.lat, r.lat, r.lon)
+                WHEN r.why = '{UNROUTED}' THEN format('[%s, %s] is outside every jurisdiction', r.lon, r.lat)
+                ELSE r.why_detail END AS detail
+    FROM import_rows r LEFT JOIN categories c ON c.id = r.category_id
+    CROSS JOIN LATERAL (
+        SELECT NOT r.inside AND abs(r.lat) <= 180 AND abs(r.lon) <= 90 AND EXISTS (
+            SELECT 1 FROM jurisdiction_parts p WHERE ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(r.lat, r.lon), 4326))
+        ) AS swapped) sw
+    WHERE r.why = '{UNROUTED}' OR (r.why = '{files.BAD_COORDINATES}' AND r.lon IS NOT NULL)
+) e
+WHERE r.line = e.line"""
+
+
+def classify(s: Session, work: Work, source: str, batch_size: int) -> dict[str | None, int]:
+    """Match, classify and number the batches of the staged rows; the rows by refusal reason
+    (None: routed, to be imported; SKIPPED: imported by an earlier run)."""
+    check_keys = s.execute(text("SELECT EXISTS (SELECT 1 FROM import_keys WHERE source = :s)"),
+                           {"s": source}).scalar()
+    s.execute(text("ANALYZE import_stage"))
+    for statement in _MATCH:
+        s.execute(text(work.sql(statement)), {"source": source, "check_keys": check_keys})
+    s.execute(text(work.sql(_CLASSIFY)), {"source": source, "check_keys": check_keys, "batch_size": batch_size})
+    s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
+    s.execute(text(_EXPLAIN))
+    s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))
+    return dict(s.execute(text("SELECT why, count(*) FROM import_rows GROUP BY 1")).all())
