@@ -223,7 +223,7 @@ class Report(Base):
         Index("ix_reports_created_at_id", "created_at", "id"),
         Index("ix_reports_category_id_status", "category_id", "status"),
         Index("ix_reports_jurisdiction_id", "jurisdiction_id"),
-        Index("ix_reports_crew_id", "crew_id"),
+        Index("ix_reports_crew_id", "crew_id", postgresql_where=text("crew_id IS NOT NULL")),
         Index("ix_reports_duplicate_of", "duplicate_of", postgresql_where=text("duplicate_of IS NOT NULL")),
         # hand-written too: ix_reports_open_priority (priority DESC, created_at, id) WHERE open, for work lists
     )
@@ -253,7 +253,7 @@ class Submission(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     received_at: Mapped[datetime] = _now()
     channel: Mapped[str] = mapped_column(String(20))
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     payload_hash: Mapped[str | None] = mapped_column(String(64))
     #: the HTTP status of the first reply (201 new, 200 merged), replayed for a repeated key
     reply_status: Mapped[int | None] = mapped_column(SmallInteger)
@@ -276,8 +276,13 @@ class Submission(Base):
 
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
-        Index("ix_submissions_reporter_phone_norm", "reporter_phone_norm"),
-        Index("ix_submissions_reporter_email_norm", "reporter_email_norm"),
+        # partial (migration 0012): most submissions have none of these, and lookups compare with =
+        Index("uq_submissions_idempotency_key", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
+        Index("ix_submissions_reporter_phone_norm", "reporter_phone_norm",
+              postgresql_where=text("reporter_phone_norm IS NOT NULL")),
+        Index("ix_submissions_reporter_email_norm", "reporter_email_norm",
+              postgresql_where=text("reporter_email_norm IS NOT NULL")),
     )
 
 

@@ -14,7 +14,17 @@ dashboards and trends read these, never the raw reports.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Index, Integer, SmallInteger, String, Table, text
+from sqlalchemy import (
+    Column,
+    Date,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    text,
+)
 
 from geo311.db import Base
 from geo311.models import STATUSES
@@ -52,10 +62,11 @@ stats_daily = Table(
 
 district_stats_daily = Table(
     "district_stats_daily", Base.metadata,
-    Column("district_id", Integer, primary_key=True), Column("category_id", Integer, primary_key=True),
-    Column("day", Date, primary_key=True), Column("created", Integer, nullable=False),
+    Column("district_id", Integer, nullable=False), Column("category_id", Integer, nullable=False),
+    Column("day", Date, nullable=False), Column("created", Integer, nullable=False),
     Column("open_now", Integer, nullable=False), Column("resolved", Integer, nullable=False),
-    Index("ix_district_stats_daily_district_id_day", "district_id", "day"),
+    # (district, day) first: the upserts' arbiter and the dashboard's date ranges (migration 0012)
+    PrimaryKeyConstraint("district_id", "day", "category_id"),
     # carries what the dashboard sums of open reports: its biggest scan is index-only (migration 0008)
     Index("ix_district_stats_daily_open", "district_id", "day", postgresql_include=["category_id", "open_now"],
           postgresql_where=text("open_now > 0")),
