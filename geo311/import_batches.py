@@ -153,8 +153,8 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
                 norms: bool, trusted: bool = False) -> tuple[int, int, int, int]:
     """One batch, inside the caller's transaction: (reports created, rows merged, of those into
     reports from before this import, rows)."""
-    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_exist, pg_temp.import_pairs, "
-                   "pg_temp.import_districts"))
+    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_near, pg_temp.import_exist, "
+                   "pg_temp.import_pairs, pg_temp.import_districts"))
     rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
     if dedup:
         _dedup(s)
@@ -200,17 +200,35 @@ def _all_targets_updated(s: Session, updated: int) -> None:
 _DEDUP = [
     "CREATE INDEX ON import_batch (line)",
     f"CREATE INDEX import_batch_geog ON import_batch USING gist ((geom{GEOG}))",
-    "ANALYZE import_batch",
-    # the nearest report that was there before this batch and was open at the row's time
+    "ANALYZE import_batch (line, category_id, jurisdiction_id, created_at, status, closed_at)",  # no expression stats: slow, unused
+    # the reports that were there before this batch and created in its dates or the dedup window
+    # before them: the batch's rows are consecutive in time, so these are a few weeks of reports,
+    # whatever the size of the table (probing the reports' own place index read every report
+    # ever made near the point, 7 a probe at 700,000 reports, and more as the table grows)
+    """CREATE TEMP TABLE import_near AS
+        SELECT r.id, r.jurisdiction_id, r.category_id, r.location, r.created_at, r.status, r.closed_at
+        FROM reports r
+        WHERE r.created_at >= (SELECT min(created_at) FROM import_batch)
+                              - (SELECT max(dedup_window) FROM categories)
+          AND r.created_at <= (SELECT max(created_at) FROM import_batch)""",
+    # a plain geometry index: built sorted, in a fraction of a geography index's time
+    "CREATE INDEX import_near_location ON import_near USING gist (location)",
+    "ANALYZE import_near",
+    # the nearest of those that was open at the row's time: found in a box of degrees that holds the
+    # radius (a degree of latitude is 110.57 km or more; of longitude, that times the cosine of the
+    # box's highest latitude), then measured on the spheroid
     f"""CREATE TEMP TABLE import_exist AS
         SELECT b.line, x.id AS target, x.d
         FROM import_batch b JOIN categories c ON c.id = b.category_id
-        CROSS JOIN LATERAL (  -- OFFSET 0: found by place only (ix_reports_location_geog); a bitmap AND
-            SELECT n.id, ST_Distance(n.location{GEOG}, b.geom{GEOG}) AS d FROM (  -- with a date or category
+        CROSS JOIN LATERAL (SELECT c.dedup_radius_m / 110000.0 AS dy) box
+        CROSS JOIN LATERAL (  -- OFFSET 0: found by place only (import_near_location)
+            SELECT n.id, ST_Distance(n.location{GEOG}, b.geom{GEOG}) AS d FROM (
                 SELECT r.id, r.jurisdiction_id, r.category_id, r.location, r.created_at, r.status, r.closed_at
-                FROM reports r
-                WHERE ST_DWithin(r.location{GEOG}, b.geom{GEOG}, c.dedup_radius_m)  -- index reads the table's
-                OFFSET 0) n                                                        -- whole month or category
+                FROM import_near r
+                WHERE r.location && ST_Expand(b.geom, box.dy / cos(radians(least(abs(ST_Y(b.geom)) + box.dy, 89.9))),
+                                              box.dy)
+                  AND ST_DWithin(r.location{GEOG}, b.geom{GEOG}, c.dedup_radius_m)
+                OFFSET 0) n
             WHERE n.jurisdiction_id = b.jurisdiction_id AND n.category_id = b.category_id AND n.created_at <= b.created_at AND n.created_at >= b.created_at - c.dedup_window
               AND (n.status IN {OPEN} OR n.closed_at > b.created_at)
             ORDER BY 2, n.id LIMIT 1) x""",
@@ -229,6 +247,9 @@ _DEDUP = [
     """UPDATE import_batch b SET state = CASE
            WHEN EXISTS (SELECT 1 FROM import_exist e WHERE e.line = b.line) THEN 'f'
            WHEN EXISTS (SELECT 1 FROM import_pairs p WHERE p.b_line = b.line) THEN 'u' ELSE 'a' END""",
+    # the states as they now are: analyzed before, every row was 'u', and the rounds below, planned
+    # for a few 'a' rows, joined each of tens of thousands to all the pairs (8 s a batch at 1M rows)
+    "ANALYZE import_batch (state)",
 ]
 _ROUND = [
     # a row with a report-starting row before it joins one

@@ -7,7 +7,7 @@ import csv
 import gzip
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -158,6 +158,26 @@ def test_messy_csv_is_counted_exactly(session, messy, existing_graffiti, tmp_pat
     run = session.execute(text("SELECT * FROM import_runs ORDER BY id DESC LIMIT 1")).one()
     assert (run.status, run.read, run.imported, run.merged, run.refused) == ("done", 17, 5, 2, 10)
     assert run.refused_reasons == EXPECTED_REFUSED
+
+
+def test_dedup_joins_only_a_report_of_its_window(session, tmp_path):
+    """A row joins a report made at its place in the category's window before the row's time; not
+    one made earlier (still open), nor one made after it."""
+    window = session.execute(text("SELECT dedup_window FROM categories WHERE code = 'graffiti'")).scalar()
+    at = datetime(2024, 6, 1, 12, tzinfo=UTC)
+    for when in (at - window - timedelta(hours=1), at + timedelta(hours=1)):
+        submit(session, NewSubmission(*GRAFFITI_SPOT, "graffiti", {"t": 1}, at=when))
+
+    def row(key: str, when: datetime) -> str:
+        return f"{key},{when:%Y-%m-%dT%H:%M:%SZ},,Graffiti,paint,Open,{_pt(offset(GRAFFITI_SPOT, north_m=2))},"
+
+    path = tmp_path / "graffiti.csv"
+    path.write_text(messy_csv().decode("utf-8-sig").splitlines()[0] + "\n" + row("2001", at) + "\n")
+    first = import_file(session, path, opts())
+    assert (first.imported, first.merged) == (1, 0)
+    path.write_text(messy_csv().decode("utf-8-sig").splitlines()[0] + "\n" + row("2002", at + timedelta(hours=2)) + "\n")
+    second = import_file(session, path, opts())
+    assert (second.imported, second.merged, second.merged_existing) == (0, 1, 1)
 
 
 def test_without_dedup_every_good_row_is_a_report(session, messy, existing_graffiti):
