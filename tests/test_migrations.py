@@ -38,6 +38,16 @@ def test_upgrade_to_head_has_no_drift_and_downgrades_to_base(admin_url):
                 "select pg_get_expr(indpred, indrelid) from pg_index "
                 "where indexrelid = 'ix_reports_open_geog'::regclass")).scalar()
             assert "open" in predicate and "resolved" not in predicate
+            # migration 0012: indexes on mostly-NULL columns leave the NULLs out
+            for index, column in (("uq_submissions_idempotency_key", "idempotency_key"),
+                                  ("ix_submissions_reporter_phone_norm", "reporter_phone_norm"),
+                                  ("ix_submissions_reporter_email_norm", "reporter_email_norm"),
+                                  ("ix_reports_crew_id", "crew_id")):
+                predicate = conn.execute(text("select pg_get_expr(indpred, indrelid) from pg_index "
+                                              "where indexrelid = cast(:i as regclass)"), {"i": index}).scalar()
+                assert predicate == f"({column} IS NOT NULL)", index
+            pk = conn.execute(text("select pg_get_indexdef('pk_district_stats_daily'::regclass)")).scalar()
+            assert pk.endswith("(district_id, day, category_id)")
         migrate.downgrade(url, "base")
         with engine.connect() as conn:
             left = set(inspect(conn).get_table_names()) & set(Base.metadata.tables)
