@@ -472,7 +472,7 @@ def import_(
         help="the source system's name, stored with each record (default: the file's name)")] = None,
     dedup: Annotated[bool, typer.Option(
         help="merge duplicates (within the file and into existing reports) by the categories' rules")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="rows per atomic batch")] = 50_000,
+    batch_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="rows per atomic batch")] = 10_000,
     writers: Annotated[int, typer.Option(
         min=1, max=16, help="connections writing batches at once (not with --dedup or --dry-run)")] = 2,
     dry_run: Annotated[bool, typer.Option(help="say what would happen; store nothing")] = False,

@@ -363,3 +363,11 @@ def test_cli_import(settings, session_factory, messy, tmp_path, existing_graffit
     bad = runner.invoke(app, ["import", str(messy), "--source", "x"],
                         obj=Runtime(settings, session_factory=session_factory))
     assert bad.exit_code == 1 and "lacks lon (column 'lon')" in bad.output and "Traceback" not in bad.output
+
+
+def test_cli_batch_size_default_is_the_domains():
+    import typer.main
+
+    command = typer.main.get_command(app).commands["import"]
+    (batch,) = [p for p in command.params if p.name == "batch_size"]
+    assert batch.default == imports.DEFAULT_BATCH == ImportOptions(format="csv", source="x").batch_size

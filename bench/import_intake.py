@@ -1,0 +1,100 @@
+"""What a bulk import does to live intake: residents' submissions (geo311.intake.submit, one
+after another with a 50 ms pause) timed alone, then while `geo311 import` of bench/import.py's
+generated CSV runs in a subprocess, once per --batch-size. A batch holds the all-time heat cells
+it touches (rows that intake's submissions share) from its reports' rollup upsert to its commit,
+so a submission can wait for the batch that is writing; smaller batches wait less.
+
+    .venv/bin/python bench/import_intake.py [--rows 1000000] [--batch-size 50000 --batch-size 10000]
+
+The import goes to bench/import.py's database (emptied before each run); the file is generated
+once into --dir and kept there, as bench/import_profile.py does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import REPO, describe_machine, figure, loadavg, percentile
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from geo311.intake import NewSubmission, submit
+
+bench_import = importlib.import_module("import")  # bench/import.py: the file, its mapping, its database
+PAUSE_S = 0.05
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--batch-size", type=int, action="append")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/geo311-import-profile"))
+    args = ap.parse_args()
+    sizes = args.batch_size or [50_000, 10_000]
+    db = bench_import.import_db()
+    with db.connect() as conn:
+        describe_machine(conn)
+        city = bench_import.city_id(conn)
+        city_wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
+    print(f"loadavg {loadavg()}")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    path = args.dir / f"requests_{args.rows}.csv"
+    if not path.exists():
+        bench_import.generate(path, args.rows, city_wkb)
+    cats = args.dir / "categories.json"
+    cats.write_text(json.dumps(bench_import.TYPES))
+    engine = create_engine(db.url)
+    rng = random.Random(311)
+
+    def submission() -> float:  # a graffiti report somewhere downtown, as the map sends it
+        lon, lat = -122.68 + rng.uniform(-0.03, 0.03), 45.52 + rng.uniform(-0.03, 0.03)
+        with Session(engine) as s:
+            started = time.perf_counter()
+            submit(s, NewSubmission(lon, lat, "graffiti", {"bench": "import_intake"}))
+            return (time.perf_counter() - started) * 1000
+
+    def report(label: str, ms: list[float]) -> None:
+        figure(f"intake.{label}.p50_ms", percentile(ms, 50), f"({len(ms)} submissions)")
+        figure(f"intake.{label}.p95_ms", percentile(ms, 95))
+        figure(f"intake.{label}.p99_ms", percentile(ms, 99))
+        figure(f"intake.{label}.max_ms", max(ms))
+
+    for size in sizes:
+        bench_import.empty(db)
+        for _ in range(20):  # warm up
+            submission()
+        alone = []
+        for _ in range(200):
+            alone.append(submission())
+            time.sleep(PAUSE_S)
+        report(f"alone.{size}", alone)
+        env = {**os.environ, "GEO311_DATABASE_URL": db.url, "GEO311_LOG_LEVEL": "warning"}
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [str(Path(sys.executable).parent / "geo311"), "import", str(path), "--format", "csv", *bench_import.MAP,
+             "--categories", str(cats), "--source", "bench", "--refused", str(args.dir / "refused.csv"),
+             "--batch-size", str(size)],
+            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        during = []
+        while child.poll() is None:
+            during.append(submission())
+            time.sleep(PAUSE_S)
+        seconds = time.perf_counter() - started
+        if child.returncode != 0:
+            raise RuntimeError(child.stderr.read()[-3000:])
+        figure(f"import.batch_{size}.rows_per_s", args.rows / seconds,
+               f"({args.rows} rows, {seconds:.1f} s, with intake running)")
+        report(f"during_import.batch_{size}", during)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
