@@ -56,7 +56,7 @@ from geo311.import_staging import SKIPPED, Work, work_place
 REQUIRED = ("lon", "lat", "category", "created_at")
 # 10,000: as fast as 50,000 (1M rows either way), and a batch holds the all-time heat cells it
 # shares with live intake for a fifth of the time (bench/import_intake.py: a submission made during an
-# import waited up to 1.8 s with 50,000, 0.5 s with 10,000)
+# import waited up to 2.4 s with 50,000, 0.6 s with 10,000)
 DEFAULT_BATCH = 10_000
 DEFAULT_WRITERS = 2
 
