@@ -122,6 +122,28 @@ def import_db() -> BenchDb:
     return db
 
 
+def described_city(db: BenchDb) -> bytes:
+    """Print the machine and its load; return the city's boundary (WKB), inside which the files'
+    points are drawn."""
+    with db.connect() as conn:
+        describe_machine(conn)
+        city = city_id(conn)
+        wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
+    print(f"loadavg {loadavg()}")
+    return wkb
+
+
+def kept_file(db: BenchDb, folder: Path, rows: int) -> Path:
+    """The generated file of `rows` rows in `folder`: made on the first run, kept for the next
+    (bench/import_profile.py, bench/import_intake.py)."""
+    city_wkb = described_city(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"requests_{rows}.csv"
+    if not path.exists():
+        generate(path, rows, city_wkb)
+    return path
+
+
 def empty(db: BenchDb) -> None:
     with db.connect() as conn:
         conn.execute("TRUNCATE reports, submissions, report_districts, report_events, import_keys, import_runs "
@@ -256,11 +278,7 @@ def main() -> None:
     ap.add_argument("--skip-import", action="store_true")
     args = ap.parse_args()
     db = import_db()
-    with db.connect() as conn:
-        describe_machine(conn)
-        city = city_id(conn)
-        city_wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
-    print(f"loadavg {loadavg()}")
+    city_wkb = described_city(db)
     if not args.skip_import:
         with tempfile.TemporaryDirectory(prefix="geo311-bench-import-") as tmp:
             cats = Path(tmp) / "categories.yaml"

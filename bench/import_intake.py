@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import REPO, describe_machine, figure, loadavg, percentile
+from _common import REPO, figure, percentile
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -40,15 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     sizes = args.batch_size or [50_000, 10_000]
     db = bench_import.import_db()
-    with db.connect() as conn:
-        describe_machine(conn)
-        city = bench_import.city_id(conn)
-        city_wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
-    print(f"loadavg {loadavg()}")
-    args.dir.mkdir(parents=True, exist_ok=True)
-    path = args.dir / f"requests_{args.rows}.csv"
-    if not path.exists():
-        bench_import.generate(path, args.rows, city_wkb)
+    path = bench_import.kept_file(db, args.dir, args.rows)
     cats = args.dir / "categories.json"
     cats.write_text(json.dumps(bench_import.TYPES))
     engine = create_engine(db.url)

@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _common import describe_machine, loadavg
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
@@ -47,15 +46,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/geo311-import-profile"))
     args = ap.parse_args()
     db = bench_import.import_db()
-    with db.connect() as conn:
-        describe_machine(conn)
-        city = bench_import.city_id(conn)
-        city_wkb = conn.execute("SELECT ST_AsBinary(boundary) FROM jurisdictions WHERE id = %s", (city,)).fetchone()[0]
-    print(f"loadavg {loadavg()}")
-    args.dir.mkdir(parents=True, exist_ok=True)
-    path = args.dir / f"requests_{args.rows}.csv"
-    if not path.exists():
-        bench_import.generate(path, args.rows, city_wkb)
+    path = bench_import.kept_file(db, args.dir, args.rows)
     bench_import.empty(db)
 
     phases: Counter = Counter()

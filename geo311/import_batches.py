@@ -143,6 +143,10 @@ def trusted_writes(s: Session) -> bool:
     return bool(s.execute(text("SELECT has_parameter_privilege('session_replication_role', 'SET')")).scalar())
 
 
+#: a batch's temp tables, dropped before each batch and at the end of the import
+BATCH_TABLES = ("pg_temp.import_batch, pg_temp.import_near, pg_temp.import_exist, pg_temp.import_pairs, "
+                "pg_temp.import_districts")
+
 # the districts were matched with the route (imports._MATCH)
 _DISTRICTS = """CREATE TEMP TABLE import_districts AS
     SELECT b.jurisdiction_id, b.report_id, d.district_id FROM import_batch b
@@ -153,8 +157,7 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
                 norms: bool, trusted: bool = False) -> tuple[int, int, int, int]:
     """One batch, inside the caller's transaction: (reports created, rows merged, of those into
     reports from before this import, rows)."""
-    s.execute(text("DROP TABLE IF EXISTS pg_temp.import_batch, pg_temp.import_near, pg_temp.import_exist, "
-                   "pg_temp.import_pairs, pg_temp.import_districts"))
+    s.execute(text(f"DROP TABLE IF EXISTS {BATCH_TABLES}"))
     rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
     if dedup:
         _dedup(s)

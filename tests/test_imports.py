@@ -171,11 +171,12 @@ def test_dedup_joins_only_a_report_of_its_window(session, tmp_path):
     def row(key: str, when: datetime) -> str:
         return f"{key},{when:%Y-%m-%dT%H:%M:%SZ},,Graffiti,paint,Open,{_pt(offset(GRAFFITI_SPOT, north_m=2))},"
 
+    header = messy_csv().decode("utf-8-sig").splitlines()[0]
     path = tmp_path / "graffiti.csv"
-    path.write_text(messy_csv().decode("utf-8-sig").splitlines()[0] + "\n" + row("2001", at) + "\n")
+    path.write_text(f"{header}\n{row('2001', at)}\n")
     first = import_file(session, path, opts())
     assert (first.imported, first.merged) == (1, 0)
-    path.write_text(messy_csv().decode("utf-8-sig").splitlines()[0] + "\n" + row("2002", at + timedelta(hours=2)) + "\n")
+    path.write_text(f"{header}\n{row('2002', at + timedelta(hours=2))}\n")
     second = import_file(session, path, opts())
     assert (second.imported, second.merged, second.merged_existing) == (0, 1, 1)
 
