@@ -21,7 +21,7 @@ from geo311.seed import DESCRIPTIONS, WEIGHTS
 from geo311.settings import Settings
 
 DATASET_VERSION = 3  # bump when the recipe changes: existing bench databases are then regenerated
-GEOG = "::geography(Point,4326)"  # exactly the expression of ix_reports_location_geog / _open_geog
+GEOG = "::geography(Point,4326)"  # exactly the expression of ix_reports_open_geog
 MARGIN_M = Settings().boundary_margin_m
 
 GENERATE_SQL = [

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 OPEN = "('open', 'assigned', 'in_progress')"
-GEOG = "::geography(Point,4326)"  # the expression of ix_reports_location_geog
+GEOG = "::geography(Point,4326)"  # the expression of ix_reports_open_geog and import_batch_geog
 
 
 def has_norm_columns(s: Session) -> bool:

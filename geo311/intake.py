@@ -26,7 +26,7 @@ from geo311.dedup import MERGE_PRIORITY_SQL, cell_lock_keys, idempotency_lock_ke
 from geo311.errors import Conflict, InvalidInput, NotFound, join, msg
 from geo311.models import CHANNELS
 
-_GEOG = "::geography(Point,4326)"  # must match ix_reports_location_geog / ix_reports_open_geog exactly
+_GEOG = "::geography(Point,4326)"  # must match ix_reports_open_geog exactly
 
 
 @dataclass(frozen=True)

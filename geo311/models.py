@@ -218,8 +218,8 @@ class Report(Base):
         CheckConstraint("submission_count >= 1", name="count_positive"),
         Index("ix_reports_location", "location", postgresql_using="gist"),
         # hand-written in the migration (Alembic cannot compare expression indexes):
-        #   ix_reports_location_geog   GiST (location::geography(Point,4326))
-        #   ix_reports_open_geog       the same, WHERE status is open, for dedup and "nearby"
+        #   ix_reports_open_geog       GiST (location::geography(Point,4326)) WHERE status is open,
+        #                              for dedup and "nearby" (no query measures metres from closed reports)
         Index("ix_reports_created_at_id", "created_at", "id"),
         Index("ix_reports_category_id_status", "category_id", "status"),
         Index("ix_reports_jurisdiction_id", "jurisdiction_id"),

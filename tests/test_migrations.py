@@ -11,7 +11,6 @@ from geo311.db import Base
 from tests import support
 
 HAND_WRITTEN_INDEXES = {
-    ("reports", "ix_reports_location_geog"),
     ("reports", "ix_reports_open_geog"),
     ("jurisdiction_edges", "ix_jurisdiction_edges_geog"),
 }
