@@ -298,7 +298,7 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
         rows = (files.csv_rows(src, header, parser, stats, tick) if opts.format == "csv"
                 else files.json_rows(src, opts.format, parser, tick))
         try:
-            with raw.cursor() as cur, cur.copy("COPY import_stage FROM STDIN") as copy:
+            with raw.cursor() as cur, import_staging.copy_stage(cur) as copy:
                 for row in rows:
                     copy.write_row(row)
         except (UnicodeDecodeError, EOFError, OSError) as exc:
