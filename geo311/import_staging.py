@@ -106,7 +106,9 @@ _MATCH = [
 ]
 
 # narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
-# that the sorts of a million rows stay small
+# that the sorts of a million rows stay small. The rows come out of the batch numbering's sort (by
+# whether they are routed, then created_at and line), so each batch's rows lie together, as the
+# batches read them, without a sort of their own
 _CLASSIFY = f"""
 CREATE {{kind}} TABLE {{work}}.import_rows AS
 SELECT x.*, CASE WHEN x.why IS NULL THEN
@@ -135,8 +137,7 @@ FROM (
                                AND s.reason IS NULL
     LEFT JOIN import_routes rt ON rt.line = s.line AND s.reason IS NULL AND s.line = s.first_line
                                   AND k.key IS NULL
-) x
-ORDER BY batch, created_at, line"""
+) x"""
 
 # rows without a route, and out-of-range points: what is wrong with them, said precisely
 _EXPLAIN = f"""
