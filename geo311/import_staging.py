@@ -52,6 +52,12 @@ STAGE = """CREATE {kind} TABLE {work}.import_stage (
     created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
     description text, address text, reporter_name text, reporter_email text, reporter_phone text,
     source_id text, raw jsonb)"""
+#: the matching's index of the staged points (_MATCH), made with the table: the server fills it while
+#: the file is read (in Python, on the other core) instead of building it after (1.7 s at 1,000,000
+#: rows). What the matching reads is in it, for index-only scans; they need the visibility map,
+#: which COPY ... FREEZE sets (copy_stage)
+STAGE_POINTS = """CREATE INDEX import_stage_point ON import_stage USING gist ((ST_SetSRID(ST_MakePoint(lon, lat), 4326)))
+    INCLUDE (line, category_id, lon, lat) WHERE reason IS NULL"""
 #: the types of STAGE's columns, in order, for its binary COPY
 STAGE_TYPES = ["int8", "text", "text", "text", "float8", "float8", "int4", "timestamptz", "timestamptz",
                "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text", "jsonb"]
@@ -85,12 +91,10 @@ def copy_stage(cur: Cursor) -> Iterator[Copy]:
 # prepares each part's polygon once (an index of its edges) and tests its thousands of points
 # against that; a point after another, as an index of the parts would drive it (and as the floor
 # of bench/import.py does), every test walks the whole polygon: 15.3 s at 1,000,000 rows on three
-# processes, 6.9 s on one this way, the index included. Rows imported by an earlier run are matched
-# too (the classification skips them); duplicates of earlier lines are matched for nothing.
+# processes, 5.0 s on one this way (and 1.7 s for the index, STAGE_POINTS). Rows imported by an
+# earlier run are matched too (the classification skips them); duplicates of earlier lines are
+# matched for nothing.
 _MATCH = [
-    # index-only scans need the visibility map, which COPY ... FREEZE sets (copy_stage)
-    """CREATE INDEX import_stage_point ON import_stage USING gist ((ST_SetSRID(ST_MakePoint(lon, lat), 4326)))
-       INCLUDE (line, category_id, lon, lat) WHERE reason IS NULL""",
     """CREATE {kind} TABLE {work}.import_matches AS
        SELECT x.line, x.category_id, p.jurisdiction_id, CAST(NULL AS int) AS district_id
        FROM jurisdiction_parts p CROSS JOIN LATERAL (  -- OFFSET 0: for each part, its points

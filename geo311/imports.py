@@ -290,6 +290,7 @@ def batch_done(batch: int) -> None:
 def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
            summary: ImportSummary, progress: Progress | None, work: Work) -> None:
     s.execute(text(work.sql(import_staging.STAGE)))
+    s.execute(text(import_staging.STAGE_POINTS))
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
     stats = Counter()
