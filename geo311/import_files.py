@@ -77,7 +77,7 @@ class Source:
 def csv_header(path: Path) -> list[str]:
     with Source(path) as src:
         try:
-            for row in csv.reader(src.text):
+            for row in csv.reader(without_nul(src.text)):
                 if any(c.strip() for c in row):
                     return unique_names(row)
         except (UnicodeDecodeError, csv.Error, gzip.BadGzipFile, EOFError) as exc:
@@ -219,6 +219,24 @@ def _text(value: Any) -> str | None:
 
 
 # ----- the readers -------------------------------------------------------------------------------
+# PostgreSQL's text cannot hold a NUL character, and some old systems' exports have them: they are
+# dropped as the file is read (as the text fields always were), so that a stray NUL costs nothing
+# rather than the whole import.
+def without_nul(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        yield line.replace("\x00", "") if "\x00" in line else line
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
 Progress = Callable[[int, int], None]  # (records read, bytes of the file read)
 
 
@@ -228,7 +246,7 @@ def csv_rows(src: Source, header: list[str], parser: RecordParser, stats: dict[s
     cols = parser.mapping.columns
     index = [header.index(cols[f]) if cols.get(f) in header else None for f in FIELDS]
     width = len(header)
-    reader = csv.reader(src.text)
+    reader = csv.reader(without_nul(src.text))
     dumps = orjson.dumps
     started_header = False
     previous = 0
@@ -266,6 +284,9 @@ def json_rows(src: Source, fmt: str, parser: RecordParser, progress: Progress | 
         if progress and n % 20_000 == 0:
             progress(n, src.position())
         raw = dumps(record)
+        if b"\\u0000" in raw:  # a NUL in a string (rare; a false alarm on an escaped backslash costs a copy)
+            record = _strip_nul(record)
+            raw = dumps(record)
         problem = None
         if not isinstance(record, dict):
             yield refused_row(n, raw, BAD_COLUMNS, f"a record must be a JSON object, not {type(record).__name__}")

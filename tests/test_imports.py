@@ -269,6 +269,32 @@ def test_fallback_category_and_date_format(session, tmp_path):
     assert got["2"].status == "in_progress"
 
 
+def test_nul_characters_are_dropped_not_fatal(session, tmp_path):
+    """PostgreSQL's text cannot hold NUL, which some old exports have: they go, the rows stay."""
+    path = tmp_path / "nul.csv"
+    path.write_bytes(("Unique Key,Created Date,Complaint Type,Descriptor,Longitude,Latitude\n"
+                      f"1\x00,2024-03-01T10:00:00Z,Graffiti,tag\x00ged,{_pt(HOSFORD)}\n"
+                      f"2,2024-03-01T10:00:00Z,Graffiti,,{HOSFORD[0]}x\x00,{HOSFORD[1]}\n").encode())
+    s = import_file(session, path, ImportOptions(
+        format="csv", source="nul", category_map={"Graffiti": "graffiti"}, refused_path=tmp_path / "r.csv",
+        columns={k: v for k, v in COLUMNS.items() if k in ("id", "created_at", "category", "description", "lon", "lat")}))
+    assert (s.imported, dict(s.refused)) == (1, {"bad or missing coordinates": 1})
+    assert imported(session, "nul")["1"].description == "tagged"
+    refused = list(csv.DictReader((tmp_path / "r.csv").open(newline="")))
+    assert refused[0]["Longitude"] == f"{HOSFORD[0]}x" and "are not numbers" in refused[0]["refused_detail"]
+
+    geo = tmp_path / "nul.geojson"
+    geo.write_text(json.dumps({"type": "FeatureCollection", "features": [feature(HOSFORD, {
+        "id": "n\x001", "category": "graffiti", "created_at": "2024-03-01T10:00:00Z", "description": "a\x00b",
+        "extra": {"note": "\x00"}})]}))
+    s2 = import_file(session, geo, ImportOptions(format="geojson", source="nul-geo"))
+    assert (s2.imported, s2.refused_total) == (1, 0)
+    row = session.execute(text("SELECT r.source_id, r.description, s.raw->'properties'->'extra'->>'note' AS note "
+                               "FROM reports r JOIN submissions s ON s.report_id = r.id AND s.jurisdiction_id = r.jurisdiction_id "
+                               "WHERE r.source = 'nul-geo'")).one()
+    assert tuple(row) == ("n1", "ab", "")
+
+
 def feature(point, props, geometry_type="Point"):
     geometry = {"type": geometry_type, "coordinates": list(point)} if point is not None else None
     return {"type": "Feature", "geometry": geometry, "properties": props}
