@@ -163,8 +163,9 @@ FLOOR_BY_POINT = [f"""
                      AS district_ids
           FROM floor_rows f) m
     WHERE t."Unique Key" = m.id"""]
-# the same UPDATE with the matching the import does (import_staging._MATCH): part by part over an
-# index of the points, so that PostGIS prepares each polygon once; reported beside the floor above
+# the same UPDATE with the import's way of matching (import_staging._MATCH): part by part over an
+# index of the points, so that PostGIS prepares each polygon once. Written as a LATERAL per part,
+# it runs on one process (the import's join runs on two); reported beside the floor above
 FLOOR_BY_PART = [
     f'CREATE INDEX ON floor_rows USING gist (({_POINT.replace("f.", "")})) INCLUDE ("Unique Key", "Longitude", "Latitude")',
     f"""

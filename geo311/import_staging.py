@@ -186,7 +186,7 @@ def classify(s: Session, work: Work, source: str, batch_size: int) -> dict[str |
                            {"s": source}).scalar()
     s.execute(text("ANALYZE import_stage"))
     for statement in _MATCH:
-        s.execute(text(work.sql(statement)), {"source": source, "check_keys": check_keys})
+        s.execute(text(work.sql(statement)))
     s.execute(text(work.sql(_CLASSIFY)), {"source": source, "check_keys": check_keys, "batch_size": batch_size})
     s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
     s.execute(text(_EXPLAIN))
