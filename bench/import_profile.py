@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches, import_writers, imports
+from geo311 import import_batches, import_rollups, import_writers, imports
 
 bench_import = importlib.import_module("import")  # bench/import.py: the file, its mapping, its database
 
@@ -55,6 +55,7 @@ def main() -> None:
     imports._write_refused = timed(phases, "refused rows file", imports._write_refused)
     import_writers.write_in_parallel = timed(phases, "batches", import_writers.write_in_parallel)
     import_writers.write_one_by_one = timed(phases, "batches", import_writers.write_one_by_one)
+    import_rollups.apply = timed(phases, "rollups", import_rollups.apply)
     if args.checked:
         import_batches.trusted_writes = lambda s: False
 
@@ -85,7 +86,7 @@ def main() -> None:
     for name, seconds in phases.items():
         print(f"phase {name}: {seconds:.1f} s")
     print("statements (seconds summed over connections, microseconds per row of the file, calls):")
-    for key, seconds in spent.most_common(15):
+    for key, seconds in spent.most_common(25):
         print(f"{seconds:8.2f} s {seconds / args.rows * 1e6:7.1f} us x{calls[key]:<3} {key}")
 
 

@@ -27,6 +27,7 @@ demo_app = typer.Typer(help="The Portland demo data.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: resident, crew, manager, admin.", no_args_is_help=True)
 crews_app = typer.Typer(help="Field crews: areas, categories, yards.", no_args_is_help=True)
 addresses_app = typer.Typer(help="Address points for geocoding.", no_args_is_help=True)
+rollups_app = typer.Typer(help="The managers' rollups: heat cells, daily stats, district days.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(crews_app, name="crews")
@@ -34,6 +35,7 @@ app.add_typer(addresses_app, name="addresses")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(categories_app, name="categories")
 app.add_typer(demo_app, name="demo")
+app.add_typer(rollups_app, name="rollups")
 app.add_typer(i18n_app, name="i18n")
 
 
@@ -244,6 +246,45 @@ def categories_list(ctx: typer.Context, all_: Annotated[bool, typer.Option("--al
         flag = "" if c["active"] else " (inactive)"
         typer.echo(f"{c['code']:<26} {c['dedup_radius_m']:>5g} m {c['dedup_window_days']:>4g} d  "
                    f"p{c['priority']}  {routes}{flag}")
+
+
+# ----- rollups ----------------------------------------------------------------------------
+@rollups_app.command("check")
+@_guard
+def rollups_check(ctx: typer.Context) -> None:
+    """Compare every rollup with a fresh aggregation of the reports; exit 1 when one differs."""
+    from geo311.heatmaps import rollup_drift
+
+    with _rt(ctx).session() as session:
+        drift = rollup_drift(session)
+    for table, rows in drift.items():
+        typer.echo(f"{table}: {'exact' if not rows else f'{rows} rows differ'}")
+    if any(drift.values()):
+        _fail("the rollups differ from the reports: `geo311 rollups rebuild` recomputes them")
+
+
+@rollups_app.command("rebuild")
+@_guard
+def rollups_rebuild(ctx: typer.Context) -> None:
+    """Recompute every rollup from the reports (one transaction)."""
+    from geo311.heatmaps import rebuild_rollups
+
+    with _rt(ctx).session() as session:
+        counts = rebuild_rollups(session)
+    typer.echo("rebuilt: " + ", ".join(f"{table} {n} rows" for table, n in counts.items()))
+
+
+@rollups_app.command("apply")
+@_guard
+def rollups_apply(ctx: typer.Context) -> None:
+    """Add to the rollups the reports of imports that stopped before they could (killed, or the
+    database went away); imports still running are left to finish their own."""
+    from geo311.imports import apply_abandoned
+
+    with _rt(ctx).session() as session:
+        applied = apply_abandoned(session)
+    typer.echo(f"applied the held reports of import runs {', '.join(map(str, applied))}" if applied
+               else "no import run holds reports out of the rollups, apart from running ones")
 
 
 # ----- demo -------------------------------------------------------------------------------
@@ -515,7 +556,8 @@ def import_(
 
         def tick(phase: str, rows: int, done: int, total: int | None) -> None:
             if phase not in tasks:
-                tasks[phase] = bar.add_task("reading  " if phase == "read" else "importing", total=total, rows=0)
+                label = {"read": "reading  ", "import": "importing", "rollups": "dashboards"}[phase]
+                tasks[phase] = bar.add_task(label, total=total, rows=0)
             fields = {"rows": rows} if rows >= 0 else {}
             bar.update(tasks[phase], completed=done, total=total, **fields)
 

@@ -124,6 +124,8 @@ def heatmap(session: Session, q: HeatQuery) -> str:
 
 
 # ----- the rollups' own upkeep ---------------------------------------------------------------
+# Each rollup as a fresh aggregation of `{reports}` (the reports, or a subset of them, as `r`) and,
+# for the district days, of `{districts}` (their districts).
 def _fresh_heat_sql(daily: bool) -> str:
     sums = ", ".join([f"count(*) FILTER (WHERE status = '{st}')::int AS r_{st}" for st in STATUSES]
                      + [f"coalesce(sum(submission_count) FILTER (WHERE status = '{st}'), 0)::int AS s_{st}"
@@ -134,38 +136,63 @@ def _fresh_heat_sql(daily: bool) -> str:
         SELECT l.level, {day}floor(6378137.0 * radians(ST_X(location)) / l.size)::int AS cx,
                floor(6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(location)) / 2)) / l.size)::int AS cy,
                category_id, {sums}
-        FROM reports CROSS JOIN (VALUES {levels}) AS l(level, size)
+        FROM {{reports}} r CROSS JOIN (VALUES {levels}) AS l(level, size)
         GROUP BY 1, 2, 3, 4{', 5' if daily else ''}"""
 
 
-_FRESH = {
+_TEMPLATES = {
     "heat_cells": _fresh_heat_sql(daily=False),
     "heat_cells_daily": _fresh_heat_sql(daily=True),
     "stats_daily": """
         SELECT category_id, day, sum(created)::int AS created, sum(resolved)::int AS resolved FROM (
-            SELECT category_id, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created, 0 AS resolved FROM reports
+            SELECT category_id, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created, 0 AS resolved FROM {reports} r
             UNION ALL
-            SELECT category_id, (closed_at AT TIME ZONE 'UTC')::date, 0, 1 FROM reports WHERE status = 'resolved'
+            SELECT category_id, (closed_at AT TIME ZONE 'UTC')::date, 0, 1 FROM {reports} r WHERE status = 'resolved'
         ) x GROUP BY 1, 2""",
     "district_stats_daily": """
         SELECT district_id, category_id, day, sum(created)::int AS created, sum(open_now)::int AS open_now,
                sum(resolved)::int AS resolved FROM (
             SELECT rd.district_id, r.category_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created,
                    (r.status IN ('open', 'assigned', 'in_progress'))::int AS open_now, 0 AS resolved
-            FROM reports r JOIN report_districts rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
+            FROM {reports} r JOIN {districts} rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
             UNION ALL
             SELECT rd.district_id, r.category_id, (r.closed_at AT TIME ZONE 'UTC')::date, 0, 0, 1
-            FROM reports r JOIN report_districts rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
+            FROM {reports} r JOIN {districts} rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
             WHERE r.status = 'resolved'
         ) x GROUP BY 1, 2, 3""",
 }
+#: each rollup's key columns (the rest are counts that add up)
+ROLLUP_KEYS = {
+    "heat_cells": ("level", "cx", "cy", "category_id"),
+    "heat_cells_daily": ("level", "day", "cx", "cy", "category_id"),
+    "stats_daily": ("category_id", "day"),
+    "district_stats_daily": ("district_id", "category_id", "day"),
+}
+# reports that an import holds out of the rollups until it finishes (migration 0014)
+_NOT_HELD = "(SELECT * FROM reports WHERE NOT geo311_rollups_held(source, id))"
+
+
+def fresh_sql(table: str, reports: str = "reports", districts: str = "report_districts") -> str:
+    """The fresh aggregation of one rollup over `reports` (a table or a parenthesized query)."""
+    return _TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
+
+
+# every report (migration 0003 fills the rollups of an existing database with these)
+_FRESH = {table: fresh_sql(table) for table in _TEMPLATES}
+
+
+def _counted(session: Session) -> dict[str, str]:
+    """The aggregations the rollups must equal: of every report no running import holds."""
+    held = session.execute(text("SELECT EXISTS (SELECT 1 FROM import_holds)")).scalar()
+    return {table: fresh_sql(table, _NOT_HELD) for table in _TEMPLATES} if held else _FRESH
 
 
 def rollup_drift(session: Session) -> dict[str, int]:
     """Rows where a rollup differs from a fresh aggregation of the raw reports (0 everywhere when
-    the triggers did their job). Zero rows in a rollup count as absent."""
+    the triggers did their job), leaving out the reports an unfinished import holds. Zero rows in a
+    rollup count as absent."""
     out = {}
-    for table, fresh in _FRESH.items():
+    for table, fresh in _counted(session).items():
         cols = [c for c in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys()]
         measures = [c for c in cols if c not in ("level", "day", "cx", "cy", "category_id", "district_id")]
         nonzero = " OR ".join(f"{m} <> 0" for m in measures)
@@ -179,10 +206,13 @@ def rollup_drift(session: Session) -> dict[str, int]:
 
 
 def rebuild_rollups(session: Session) -> dict[str, int]:
-    """Recompute every rollup from the raw reports (after restoring a backup, say). One transaction."""
+    """Recompute every rollup from the raw reports (after restoring a backup, say), leaving out the
+    reports an unfinished import holds (it adds them when it finishes). One transaction."""
     counts = {}
     try:
-        for table, fresh in _FRESH.items():
+        # an import applying its held reports now would add them twice: wait for it, or make it wait
+        session.execute(text("SELECT run_id FROM import_holds ORDER BY run_id FOR UPDATE"))
+        for table, fresh in _counted(session).items():
             session.execute(text(f"DELETE FROM {table}"))
             counts[table] = session.execute(text(f"INSERT INTO {table} {fresh}")).rowcount
         session.commit()

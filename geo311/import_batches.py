@@ -1,6 +1,7 @@
 """One batch of an import (see imports.py), in the caller's transaction: the routed rows of
 `import_rows` with batch number b become reports, submissions, districts, events and ledger rows,
-each table written by one statement (so the rollup triggers run once per table and batch).
+each table written by one statement. The run's reports are held out of the rollups meanwhile
+(import_rollups.py adds them).
 
 With dedup, who joins whom is decided here, set-based, in rounds (see imports.py for the rule).
 """
@@ -11,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from geo311 import import_rollups
 
 OPEN = "('open', 'assigned', 'in_progress')"
 GEOG = "::geography(Point,4326)"  # the expression of ix_reports_open_geog and import_batch_geog
@@ -89,12 +92,13 @@ def _write_sql(norms: bool) -> dict[str, str]:
 
 
 # With the foreign keys checked row by row, a row goes in after what it refers to. Trusted, the
-# reports and their districts come last: the reports' trigger locks the all-time heat cells, rows
-# that every batch shares, so parallel writers (import_writers.py) wait on each other from there to
-# the commit; the other rollup rows they lock are rows of the batch's own days (the contact counts
-# of the submissions, the districts' days), which batches written at the same time do not share.
+# submissions come last: their trigger counts the contacts of each day (contacts_daily), and the
+# batches that parallel writers (import_writers.py) write at the same time are neighbours in time,
+# so they share a day; a batch holds that row from its submissions statement to its commit, and
+# the other writer waits for it only that long. (The reports' rollups are not written by batches:
+# import_rollups.py.)
 CHECKED_ORDER = ("reports", "targets", "districts", "submissions", "events", "ledger")
-TRUSTED_ORDER = ("events", "ledger", "submissions", "targets", "reports", "districts")
+TRUSTED_ORDER = ("events", "ledger", "targets", "reports", "districts", "submissions")
 
 
 # ----- what a batch refers to ------------------------------------------------------------------
@@ -154,11 +158,19 @@ _DISTRICTS = """CREATE TEMP TABLE import_districts AS
 
 
 def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, margin: float, max_before: int,
-                norms: bool, trusted: bool = False) -> tuple[int, int, int, int]:
+                norms: bool, trusted: bool = False,
+                frontier: import_rollups.Frontier | None = None) -> tuple[int, int, int, int]:
     """One batch, inside the caller's transaction: (reports created, rows merged, of those into
-    reports from before this import, rows)."""
+    reports from before this import, rows). With a frontier (no dedup), its report ids are
+    allocated under the frontier's lock and told to it."""
     s.execute(text(f"DROP TABLE IF EXISTS {BATCH_TABLES}"))
-    rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
+    import_rollups.in_batch(s, run_id)  # the run's reports join the rollups when it applies them
+    if frontier is None:
+        rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
+    else:
+        with frontier.allocating():
+            rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
+            frontier.allocated(b, *s.execute(text("SELECT min(report_id), max(report_id) FROM import_batch")).one())
     if dedup:
         _dedup(s)
     s.execute(text(_DISTRICTS))

@@ -1,13 +1,13 @@
 """Writing an import's batches (import_batches.write_batch), one after another on the import's own
 connection, or by several connections at once.
 
-Several writers: each takes a contiguous run of batches (the batches are in created_at order, so
-the writers' batches lie months apart and their daily rollup rows differ) and commits each batch
-on its own. What they still share are the all-time heat cells: a batch holds those rows from its
-reports statement to its commit, so that part of the batches runs one at a time, and everything
-before it (matching the districts, submissions, events, the ledger, the reports' own indexes) on
-all cores. The first failure stops every writer after its current batch; the batches committed
-by then stay, and running the file again imports only the rest (the ledger says which).
+Several writers take the batches in order from a shared counter and commit each on its own; the
+rollups are not theirs to write (import_rollups.py holds the run's reports out of them), so they
+share no rows. One more connection applies the run's committed reports to the rollups while they
+write, a slice at a time (import_rollups.Frontier tells which are committed); the import applies
+the rest when they are done. The first failure stops every writer after its current batch; the
+batches committed by then stay, and running the file again imports only the rest (the ledger says
+which).
 
 Writers need their own connections and committed staging tables, so a dry run (one transaction),
 a --dedup import (each batch depends on the ones before it) and a session bound to one connection
@@ -16,6 +16,7 @@ a --dedup import (each batch depends on the ones before it) and a session bound 
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches
+from geo311 import import_batches, import_rollups
 
 
 @dataclass
@@ -40,11 +41,12 @@ class Batches:
     max_before: int
     norms: bool
 
-    def write(self, s: Session, b: int, trusted: bool) -> tuple[int, int, int, int]:
+    def write(self, s: Session, b: int, trusted: bool,
+              frontier: import_rollups.Frontier | None = None) -> tuple[int, int, int, int]:
         """Batch b, in s's transaction, with the run's counts; not committed."""
         created, merged, existing, rows = import_batches.write_batch(
             s, b, dedup=self.dedup, source=self.source, run_id=self.run_id, margin=self.margin,
-            max_before=self.max_before, norms=self.norms, trusted=trusted)
+            max_before=self.max_before, norms=self.norms, trusted=trusted, frontier=frontier)
         s.execute(text("UPDATE import_runs SET imported = imported + :c, merged = merged + :m WHERE id = :id"),
                   {"c": created, "m": merged, "id": self.run_id})
         return created, merged, existing, rows
@@ -69,28 +71,25 @@ def write_one_by_one(s: Session, batches: Batches, commit: Callable[[], None], b
 def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], None], batches: Batches,
                       before_commit: BeforeCommit, done: Done) -> None:
     """`writers` connections of `engine`, each set up by `setup` (the import's session settings and
-    the schema of its staging tables), write the batches; returns when all are written or raises
-    the first failure once every writer has stopped."""
+    the schema of its staging tables), write the batches, and one more applies the committed ones
+    to the rollups; returns when all are written or raises the first failure once every writer has
+    stopped. What is left to apply is left to the caller."""
     writers = max(1, min(writers, batches.count))
-    runs = [range(i * batches.count // writers, (i + 1) * batches.count // writers) for i in range(writers)]
+    claim = itertools.count()
+    claiming = threading.Lock()
     stop = threading.Event()
+    written = threading.Event()
+    frontier = import_rollups.Frontier()
     reports: queue.Queue = queue.Queue()
 
-    def writer(run: range) -> None:
+    def own_session(work: Callable[[Session], None]) -> None:
         try:
             with engine.connect() as conn:
                 try:
                     with Session(bind=conn, expire_on_commit=False) as ws:
                         setup(ws)
                         ws.commit()
-                        trusted = import_batches.trusted_writes(ws)
-                        for b in run:
-                            if stop.is_set():
-                                break
-                            result = batches.write(ws, b, trusted)
-                            before_commit(b)
-                            ws.commit()
-                            reports.put((b, result, None))
+                        work(ws)
                 finally:  # closed, not pooled: it holds this import's temp tables and settings
                     conn.invalidate()
         except BaseException as exc:  # noqa: BLE001 (handed to the importing thread, which raises it)
@@ -99,8 +98,34 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
         finally:
             reports.put(None)
 
-    threads = [threading.Thread(target=writer, args=(run,), name=f"import-writer-{i}", daemon=True)
-               for i, run in enumerate(runs)]
+    def writer(ws: Session) -> None:
+        trusted = import_batches.trusted_writes(ws)
+        while not stop.is_set():
+            with claiming:
+                b = next(claim)
+            if b >= batches.count:
+                break
+            try:
+                result = batches.write(ws, b, trusted, frontier)
+                before_commit(b)
+                ws.commit()
+            except BaseException:
+                frontier.failed(b)
+                raise
+            frontier.committed(b, result[3])
+            reports.put((b, result, None))
+
+    def applier(ws: Session) -> None:
+        above = 0
+        while not written.wait(0.2) and not stop.is_set():
+            safe, rows = frontier.ready(above)
+            if rows >= import_rollups.SLICE:
+                import_rollups.apply(ws, batches.run_id, upto=safe)
+                above = safe
+
+    threads = [threading.Thread(target=own_session, args=(writer,), name=f"import-writer-{i}", daemon=True)
+               for i in range(writers)]
+    threads.append(threading.Thread(target=own_session, args=(applier,), name="import-rollups", daemon=True))
     for t in threads:
         t.start()
     failure: BaseException | None = None
@@ -110,6 +135,8 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
             item = reports.get()
             if item is None:
                 running -= 1
+                if running == 1:  # the writers are done: the applier stops after its slice
+                    written.set()
             elif item[2] is not None:
                 failure = failure or item[2]
             else:
@@ -118,6 +145,7 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
         stop.set()
         raise
     finally:
+        written.set()
         for t in threads:
             t.join()
     if failure is not None:

@@ -14,8 +14,8 @@
 3. The routed rows, in order of their own created_at, go in batches of `batch_size`; each batch is
    one transaction: reports (with their historic dates, statuses, closed_at, near_boundary and
    source id), submissions (channel `import`, the record as it came in `raw`), report_districts,
-   events (created; the historic status; merged), the ledger. The rollup triggers see each batch
-   as one statement per table. A failure rolls its batch back; the batches committed stay.
+   events (created; the historic status; merged), the ledger. A failure rolls its batch back;
+   the batches committed stay.
    Several connections write batches at once (import_writers.py), except with dedup or a dry run;
    where the role may, without row-by-row foreign-key checks (import_batches.py says how).
 4. With `dedup`, a row joins an earlier report of its category (one of this file's, or one that
@@ -24,6 +24,10 @@
    decided set-based in rounds: a row with an open report before it joins one; a row whose
    earlier neighbours all joined others starts its own report; repeat until every row is decided
    (the same outcome as taking the rows one at a time in time order).
+5. The run's reports join the rollups (heat cells, daily stats, district days) in slices, set-based:
+   while parallel writers write, what they have committed; when the batches are written, or have
+   failed, the rest (import_rollups.py). Until then the dashboards show everything but them. A run
+   killed before it could is applied by the next import (apply_abandoned).
 
 A dry run does all of it in one transaction and rolls it back (only the id sequences move, as
 with any rolled-back insert). A session-level advisory lock keeps two imports of one source apart.
@@ -47,7 +51,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches, import_staging, import_writers
+from geo311 import import_batches, import_rollups, import_staging, import_writers
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import Mapping, build_mapping, timezone_named
@@ -186,6 +190,8 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
         search_path = s.execute(text("SHOW search_path")).scalar()
         work = work_place(s, opts.source, _lock_key(opts.source))
         try:
+            if not opts.dry_run:
+                apply_abandoned(s)
             _settings(s, work)
             if work.shared:
                 s.execute(text(f"DROP SCHEMA IF EXISTS {work.schema} CASCADE"))  # left by a run that was killed
@@ -197,6 +203,7 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
                 s.execute(text("UPDATE import_runs SET status = 'failed', finished_at = now(), error = :e "
                                "WHERE id = :id"), {"e": f"{type(exc).__name__}: {exc}"[:2000], "id": summary.run_id})
                 s.commit()
+                _apply_after_failure(s, summary.run_id)
             raise
         finally:
             s.rollback()
@@ -239,6 +246,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
         "INSERT INTO import_runs (source, file, format, options) VALUES (:s, :f, :fmt, CAST(:o AS jsonb)) RETURNING id"),
         {"s": opts.source, "f": str(path), "fmt": opts.format, "o": orjson.dumps(options).decode()}).scalar_one()
     max_before = s.execute(text("SELECT coalesce(max(id), 0) FROM reports")).scalar_one()
+    import_rollups.hold(s, summary.run_id, opts.source, max_before)
     commit()
     _stage(s, path, opts, mapping, header, summary, progress, work)
     _classify(s, opts, summary, work)
@@ -273,6 +281,9 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
                                          lambda b: batch_done(b), done)
     else:
         import_writers.write_one_by_one(s, batches, commit, lambda b: batch_done(b), done)
+    if not opts.dry_run:  # (a dry run's batches are rolled back with their hold)
+        import_rollups.apply(s, summary.run_id, progress=(lambda n: progress("rollups", n, n, summary.imported))
+                             if progress else None)
     s.execute(text("UPDATE import_runs SET status = 'done', finished_at = now() WHERE id = :id"),
               {"id": summary.run_id})
     if opts.dry_run:
@@ -284,6 +295,35 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
 
 def batch_done(batch: int) -> None:
     """Called at the end of each batch, before its commit (tests make it fail)."""
+
+
+# ----- 5. rollups of runs that did not finish ------------------------------------------------
+def _apply_after_failure(s: Session, run_id: int) -> None:
+    """The batches a failed run committed stay: their reports join the rollups now. If even that
+    fails (the database went away), they stay held for apply_abandoned."""
+    try:
+        import_rollups.apply(s, run_id)
+    except Exception:  # noqa: BLE001 (the import's own failure is the one to report)
+        s.rollback()
+
+
+def apply_abandoned(session: Session) -> list[int]:
+    """Apply the held rollups of every run that is no longer running (killed before it could):
+    a run is running while its import holds its source's advisory lock. Returns the runs applied."""
+    applied = []
+    with _own_connection(session) as s:  # the advisory locks are the connection's
+        for run_id, source in import_rollups.held_runs(s):
+            if not s.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(source)}).scalar():
+                s.rollback()
+                continue  # an import of that source is running; it applies its own
+            try:
+                import_rollups.apply(s, run_id)
+                applied.append(run_id)
+            finally:
+                s.rollback()
+                s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(source)})
+                s.commit()
+    return applied
 
 
 # ----- 1. staging ----------------------------------------------------------------------------

@@ -427,6 +427,17 @@ class ImportRun(Base):
     __table_args__ = (CheckConstraint("status IN ('running', 'done', 'failed')", name="status_known"),)
 
 
+class ImportHold(Base):
+    """An import run whose reports are held out of the rollups until it applies them
+    (import_rollups.py, migration 0014): those of its source with an id above held_above."""
+
+    __tablename__ = "import_holds"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    held_above: Mapped[int] = mapped_column(BigInteger)
+
+
 class ImportKey(Base):
     """The ledger of imported rows: a source's record id (or the row's hash when the file has no
     ids) and the report it went to. Re-running a file skips the keys found here. No foreign keys:

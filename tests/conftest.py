@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, pool
+from sqlalchemy import create_engine, event, pool, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,6 +141,29 @@ def demo_database(admin_url: str, label: str) -> Iterator[str]:
         yield url
     finally:
         support.drop_database(admin_url, url)
+
+
+@pytest.fixture(scope="module")
+def committed_engine(admin_url: str) -> Iterator[Engine]:
+    """A database of the test module's own where commits really commit (imports with several
+    writers, the rollups an import holds and applies)."""
+    with demo_database(admin_url, "writers") as url:
+        engine = create_engine(url, poolclass=pool.NullPool)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
+def db(committed_engine: Engine) -> Iterator[Engine]:
+    """The committed database without reports or import runs before and after each test."""
+    def empty() -> None:
+        with committed_engine.begin() as conn:
+            conn.execute(text("TRUNCATE reports, submissions, report_districts, report_events, import_keys, "
+                              "import_runs RESTART IDENTITY CASCADE"))
+
+    empty()
+    yield committed_engine
+    empty()
 
 
 @pytest.fixture(scope="session")
