@@ -33,6 +33,7 @@ DEADLOCK_RETRIES = 5
 # cells (every report of a category in that place, intake's too)
 ORDER = ("stats_daily", "district_stats_daily", "heat_cells_daily", "heat_cells")
 SLICE_TABLE = "import_rollup_slice"
+CELLS_TABLE = "import_rollup_cells"
 # the slice's districts: a range of the primary key, not the whole table
 _DISTRICTS = "(SELECT * FROM report_districts WHERE report_id > :lo AND report_id <= :hi)"
 
@@ -51,13 +52,16 @@ def in_batch(s: Session, run_id: int) -> None:
 
 
 def _upserts(s: Session) -> list:
-    out = []
+    """A slice's statements: the all-time heat cells aggregated first, into a temp table, so that
+    the rows intake shares are locked only while they are written, at the end."""
+    out = [text(f"CREATE TEMP TABLE {CELLS_TABLE} AS {fresh_sql('heat_cells', SLICE_TABLE)}")]
     for table in ORDER:
         keys = ROLLUP_KEYS[table]
         measures = [c for c in s.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if c not in keys]
+        rows = f"SELECT * FROM {CELLS_TABLE}" if table == "heat_cells" else fresh_sql(table, SLICE_TABLE, _DISTRICTS)
         out.append(text(
-            f"INSERT INTO {table} AS t {fresh_sql(table, SLICE_TABLE, _DISTRICTS)} "
-            f"ORDER BY {', '.join(keys)} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+            f"INSERT INTO {table} AS t {rows} ORDER BY {', '.join(keys)} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
             + ", ".join(f"{m} = t.{m} + excluded.{m}" for m in measures)))
     return out
 
@@ -101,7 +105,7 @@ def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statement
             s.execute(text("DELETE FROM import_holds WHERE run_id = :id"), {"id": run_id})
         s.commit()
         return None
-    s.execute(text(f"DROP TABLE IF EXISTS pg_temp.{SLICE_TABLE}"))
+    s.execute(text(f"DROP TABLE IF EXISTS pg_temp.{SLICE_TABLE}, pg_temp.{CELLS_TABLE}"))
     n = s.execute(text(
         f"CREATE TEMP TABLE {SLICE_TABLE} AS SELECT id, jurisdiction_id, category_id, location, status, "
         "submission_count, created_at, closed_at FROM reports WHERE id > :lo AND id <= :hi AND source = :src"),
@@ -109,7 +113,7 @@ def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statement
     s.execute(text(f"ANALYZE {SLICE_TABLE}"))
     for statement in statements:
         s.execute(statement, {"lo": lo, "hi": hi})
-    s.execute(text(f"DROP TABLE {SLICE_TABLE}"))
+    s.execute(text(f"DROP TABLE {SLICE_TABLE}, {CELLS_TABLE}"))
     s.execute(text("UPDATE import_holds SET held_above = :hi WHERE run_id = :id"), {"hi": hi, "id": run_id})
     s.commit()
     return n
