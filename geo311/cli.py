@@ -252,13 +252,19 @@ def categories_list(ctx: typer.Context, all_: Annotated[bool, typer.Option("--al
 @rollups_app.command("check")
 @_guard
 def rollups_check(ctx: typer.Context) -> None:
-    """Compare every rollup with a fresh aggregation of the reports; exit 1 when one differs."""
+    """Compare every rollup with a fresh aggregation of the reports; exit 1 when one differs. Also
+    says which import runs hold reports out of them (a running import, or one that was killed)."""
     from geo311.heatmaps import rollup_drift
+    from geo311.import_rollups import held_reports
 
     with _rt(ctx).session() as session:
         drift = rollup_drift(session)
+        held = held_reports(session)
     for table, rows in drift.items():
         typer.echo(f"{table}: {'exact' if not rows else f'{rows} rows differ'}")
+    for run_id, source, status, n in held:
+        typer.echo(f"import run {run_id} (source {source!r}, {status}) holds {n} reports out of the rollups"
+                   + (" until it finishes" if status == "running" else ": `geo311 rollups apply` adds them"))
     if any(drift.values()):
         _fail("the rollups differ from the reports: `geo311 rollups rebuild` recomputes them")
 

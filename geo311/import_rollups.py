@@ -59,8 +59,10 @@ def _upserts(s: Session) -> list:
         keys = ROLLUP_KEYS[table]
         measures = [c for c in s.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if c not in keys]
         rows = f"SELECT * FROM {CELLS_TABLE}" if table == "heat_cells" else fresh_sql(table, SLICE_TABLE, _DISTRICTS)
+        # in the order intake's trigger locks them (all-time cells: the coarse levels last, migration 0014)
+        order = ", ".join(keys).replace("level", "level DESC", 1) if table == "heat_cells" else ", ".join(keys)
         out.append(text(
-            f"INSERT INTO {table} AS t {rows} ORDER BY {', '.join(keys)} "
+            f"INSERT INTO {table} AS t {rows} ORDER BY {order} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
             + ", ".join(f"{m} = t.{m} + excluded.{m}" for m in measures)))
     return out
@@ -122,6 +124,13 @@ def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statement
 def held_runs(s: Session) -> list[tuple[int, str]]:
     """(run id, source) of every run whose reports are held, oldest first."""
     return [(r, src) for r, src in s.execute(text("SELECT run_id, source FROM import_holds ORDER BY run_id"))]
+
+
+def held_reports(s: Session) -> list[tuple[int, str, str, int]]:
+    """(run id, source, run status, reports held) of every run that holds reports, oldest first."""
+    return [tuple(row) for row in s.execute(text(
+        "SELECT h.run_id, h.source, r.status, (SELECT count(*) FROM reports x WHERE x.id > h.held_above "
+        "AND x.source = h.source) FROM import_holds h JOIN import_runs r ON r.id = h.run_id ORDER BY h.run_id"))]
 
 
 class Frontier:

@@ -46,6 +46,12 @@ LOCK_DISTRICTS = """    PERFORM 1 FROM import_holds p WHERE EXISTS (  -- 0014: s
 """
 HELD = " WHERE NOT geo311_rollups_held({source}, {id})"
 
+# The all-time heat cells are upserted coarse level last (1024 m cells, which nearly every report
+# shares, then 256 m, then 64 m, were the order before): an import's slice and intake then lock
+# them in the same order, and a submission waits for a slice only when its own 64 m cell is in
+# the slice, or in the slice's short tail of coarse cells, not for all of the slice's 64 m cells.
+BY_LEVEL = ("GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", "GROUP BY 1, 2, 3, 4 ORDER BY 1 DESC, 2, 3, 4")
+
 # function -> (transition table, extra guard, lock, [(text, text with the held reports left out)])
 _REPORT_ROWS = {
     "INSERT": "SELECT *, 1 AS sign FROM new_rows",
@@ -54,13 +60,16 @@ _REPORT_ROWS = {
 _DISTRICT_ROWS = "OFFSET 0) r"
 FUNCTIONS = {
     "geo311_reports_insert": ("new_rows", BATCH, "",
-                              [(_REPORT_ROWS["INSERT"], _REPORT_ROWS["INSERT"] + HELD.format(source="source", id="id"))]),
+                              [(_REPORT_ROWS["INSERT"], _REPORT_ROWS["INSERT"] + HELD.format(source="source", id="id")),
+                               BY_LEVEL]),
     "geo311_reports_update": ("new_rows", "", LOCK_REPORTS.format(rows="old_rows"),
                               [("SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 FROM old_rows",
                                 "SELECT *, 1 AS sign FROM new_rows" + HELD.format(source="source", id="id")
-                                + " UNION ALL SELECT *, -1 FROM old_rows" + HELD.format(source="source", id="id"))]),
+                                + " UNION ALL SELECT *, -1 FROM old_rows" + HELD.format(source="source", id="id")),
+                               BY_LEVEL]),
     "geo311_reports_delete": ("old_rows", "", LOCK_REPORTS.format(rows="old_rows"),
-                              [(_REPORT_ROWS["DELETE"], _REPORT_ROWS["DELETE"] + HELD.format(source="source", id="id"))]),
+                              [(_REPORT_ROWS["DELETE"], _REPORT_ROWS["DELETE"] + HELD.format(source="source", id="id")),
+                               BY_LEVEL]),
     "geo311_report_districts_insert": ("new_rows", BATCH, LOCK_DISTRICTS.format(rows="new_rows"),
                                        [(_DISTRICT_ROWS, _DISTRICT_ROWS + HELD.format(source="r.source", id="r.id"))]),
     "geo311_report_districts_delete": ("old_rows", "", LOCK_DISTRICTS.format(rows="old_rows"),
