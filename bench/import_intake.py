@@ -1,8 +1,8 @@
 """What a bulk import does to live intake: residents' submissions (geo311.intake.submit, one
 after another with a 50 ms pause) timed alone, then while `geo311 import` of bench/import.py's
-generated CSV runs in a subprocess, once per --batch-size. A batch holds the all-time heat cells
-it touches (rows that intake's submissions share) from its reports' rollup upsert to its commit,
-so a submission can wait for the batch that is writing; smaller batches wait less.
+generated CSV runs in a subprocess, once per --batch-size. The import adds its reports to the
+rollups a slice at a time (geo311/import_rollups.py); a slice holds the all-time heat cells it
+writes (rows that intake's submissions share) until it commits, so a submission can wait for it.
 
     .venv/bin/python bench/import_intake.py [--rows 1000000] [--batch-size 50000 --batch-size 10000]
 

@@ -9,8 +9,9 @@ import_writers.py); then, when the batches are written or have failed, the rest.
 before it could keeps its reports held; the next import applies them, or `geo311 rollups apply`
 (imports.apply_abandoned).
 
-Dashboards show a running import's reports slice by slice; everything else on them, intake
-included, stays current throughout.
+Dashboards show a running import's reports slice by slice (with parallel writers; a --dedup or
+one-writer import adds them at its end); everything else on them, intake included, stays current
+throughout.
 """
 
 from __future__ import annotations
