@@ -29,7 +29,7 @@ def has_norm_columns(s: Session) -> bool:
 _BATCH = """
 CREATE TEMP TABLE import_batch AS
 SELECT r.line, r.key, r.source_id, r.category_id, r.geom, r.jurisdiction_id, r.agency, r.district_ids, r.created_at,
-       r.updated_at, r.closed_at, r.status,
+       r.updated_at, r.closed_at, r.status, r.near_boundary,
        NOT CAST(:dedup AS boolean) AS creates, CAST(NULL AS bigint) AS target, CAST(NULL AS bigint) AS target_line,
        CAST(0 AS float8) AS distance_m, CAST(1 AS int) AS n, r.created_at AS last_at, CAST('u' AS char(1)) AS state,
        CASE WHEN CAST(:dedup AS boolean) THEN NULL ELSE nextval(pg_get_serial_sequence('reports', 'id')) END AS report_id,
@@ -47,15 +47,12 @@ def _write_sql(norms: bool) -> dict[str, str]:
     norm_vals = (f", left({_PHONE_NORM}, 20), left(nullif(lower(trim(s.reporter_email)), ''), 320)"
                  if norms else "")
     return {
-        "reports": f"""INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
+        "reports": """INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
                                 address, submission_count, near_boundary, created_at, updated_at, closed_at,
                                 source, source_id)
             SELECT b.report_id, b.category_id, b.geom, b.status,
                    least(5, c.default_priority + floor(log(2, b.n))::int), b.jurisdiction_id, b.agency,
-                   s.description, s.address, b.n,
-                   EXISTS (SELECT 1 FROM jurisdiction_edges e WHERE e.jurisdiction_id = b.jurisdiction_id
-                           AND ST_DWithin(e.geom::geography(LineString,4326), b.geom{GEOG}, :margin)),
-                   b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
+                   s.description, s.address, b.n, b.near_boundary, b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
             FROM import_batch b JOIN categories c ON c.id = b.category_id JOIN import_stage s ON s.line = b.line
             WHERE b.creates ORDER BY b.report_id""",
         "targets": """UPDATE reports r SET submission_count = r.submission_count + x.n,
@@ -157,7 +154,7 @@ _DISTRICTS = """CREATE TEMP TABLE import_districts AS
     CROSS JOIN LATERAL unnest(b.district_ids) AS d(district_id) WHERE b.creates"""
 
 
-def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, margin: float, max_before: int,
+def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, max_before: int,
                 norms: bool, trusted: bool = False,
                 frontier: import_rollups.Frontier | None = None) -> tuple[int, int, int, int]:
     """One batch, inside the caller's transaction: (reports created, rows merged, of those into
@@ -179,7 +176,7 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
         _lock_referenced(s, "jurisdictions", "jurisdiction_id", "import_batch")
         _lock_referenced(s, "districts", "district_id", "import_districts")
         s.execute(text("SET LOCAL session_replication_role = replica"))
-    params: dict[str, Any] = {"margin": margin, "source": source, "run": run_id,
+    params: dict[str, Any] = {"source": source, "run": run_id,
                               "actor": f"import:{source}"[:200], "note": f"imported from {source}"}
     statements = _write_sql(norms)
     for name in TRUSTED_ORDER if trusted else CHECKED_ORDER:

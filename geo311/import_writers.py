@@ -37,7 +37,6 @@ class Batches:
     dedup: bool
     source: str
     run_id: int
-    margin: float
     max_before: int
     norms: bool
 
@@ -45,7 +44,7 @@ class Batches:
               frontier: import_rollups.Frontier | None = None) -> tuple[int, int, int, int]:
         """Batch b, in s's transaction, with the run's counts; not committed."""
         created, merged, existing, rows = import_batches.write_batch(
-            s, b, dedup=self.dedup, source=self.source, run_id=self.run_id, margin=self.margin,
+            s, b, dedup=self.dedup, source=self.source, run_id=self.run_id,
             max_before=self.max_before, norms=self.norms, trusted=trusted, frontier=frontier)
         s.execute(text("UPDATE import_runs SET imported = imported + :c, merged = merged + :m WHERE id = :id"),
                   {"c": created, "m": merged, "id": self.run_id})

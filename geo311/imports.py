@@ -262,7 +262,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
         "SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
     batches = import_writers.Batches(
         count=summary.batches, dedup=opts.dedup, source=opts.source, run_id=summary.run_id,
-        margin=opts.boundary_margin_m, max_before=max_before, norms=import_batches.has_norm_columns(s))
+        max_before=max_before, norms=import_batches.has_norm_columns(s))
     written = 0
 
     def done(b: int, result: tuple[int, int, int, int]) -> None:
@@ -353,7 +353,7 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
 
 # ----- 2. matching and classification (import_staging) -----------------------------------------
 def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: Work) -> None:
-    for why, n in import_staging.classify(s, work, opts.source, opts.batch_size).items():
+    for why, n in import_staging.classify(s, work, opts.source, opts.batch_size, opts.boundary_margin_m).items():
         summary.read += n
         if why == SKIPPED:
             summary.skipped = n

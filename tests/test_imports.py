@@ -329,6 +329,36 @@ def test_geojson_collection_and_sequence(session, tmp_path):
     assert (s2.read, s2.skipped, s2.imported) == (2, 2, 0)
 
 
+def test_near_boundary_is_intakes_margin_rule(session, tmp_path):
+    """Imports flag reports within the margin of their jurisdiction's edge as intake does (the
+    matching finds them edge by edge): points on the edge, just inside and outside the margin
+    measured on the spheroid, and far away, on both sides of Portland's and Multnomah County's edges."""
+    points = session.execute(text("""
+        WITH e AS (SELECT j.name, (ST_DumpPoints(ST_Boundary(j.boundary))).geom AS p
+                   FROM jurisdictions j WHERE j.name IN ('City of Portland', 'Multnomah County')),
+        picked AS (SELECT name, p FROM (SELECT name, p, row_number() OVER (PARTITION BY name ORDER BY ST_X(p), ST_Y(p))
+                                        AS k FROM e) x WHERE k % 200 = 7)
+        SELECT ST_X(q), ST_Y(q) FROM picked, (VALUES (0), (90), (180), (270)) a(az),
+             LATERAL (VALUES (p), (ST_Project(p::geography, 10, radians(az))::geometry),
+                             (ST_Project(p::geography, 14, radians(az))::geometry),
+                             (ST_Project(p::geography, 16, radians(az))::geometry),
+                             (ST_Project(p::geography, 400, radians(az))::geometry)) v(q)""")).all()
+    path = tmp_path / "edges.csv"
+    path.write_text("Unique Key,Created Date,Complaint Type,Longitude,Latitude\n" + "".join(
+        f"{i},2024-03-01T10:00:00Z,Graffiti,{lon:.9f},{lat:.9f}\n" for i, (lon, lat) in enumerate(points)))
+    summary = import_file(session, path, opts(source="edges", dedup=False, columns={
+        "id": "Unique Key", "created_at": "Created Date", "category": "Complaint Type",
+        "lon": "Longitude", "lat": "Latitude"}))
+    assert summary.imported > 100
+    flagged, wrong = session.execute(text("""
+        SELECT count(*) FILTER (WHERE r.near_boundary), count(*) FILTER (WHERE r.near_boundary IS DISTINCT FROM
+            EXISTS (SELECT 1 FROM jurisdiction_edges e WHERE e.jurisdiction_id = r.jurisdiction_id
+                    AND ST_DWithin(e.geom::geography(LineString,4326), r.location::geography(Point,4326), 15)))
+        FROM reports r WHERE r.source = 'edges'""")).one()
+    assert wrong == 0
+    assert 0 < flagged < summary.imported
+
+
 def test_open311_json_from_get_requests(session, tmp_path):
     from geo311.status import change_status
 
