@@ -278,3 +278,14 @@ def test_the_writers_committed_reports_are_applied_while_they_write(db, messy, m
         assert held(s) == [False]
         assert in_rollups(s) == (7, 7)
         assert rollup_drift(s) == ZERO_DRIFT
+
+
+def test_a_dry_run_leaves_no_hold_and_the_rollups_as_they_were(db, messy):
+    with Session(db) as s:
+        submit(s, NewSubmission(*offset(HOSFORD, east_m=2000), "pothole", {"t": 1}))
+        before = in_rollups(s)
+        summary = import_file(s, messy, opts(dedup=True, batch_size=3, writers=2, dry_run=True))
+        assert (summary.imported, summary.dry_run) == (6, True)
+        assert s.execute(text("SELECT count(*) FROM import_holds")).scalar() == 0
+        assert reports(s) == 1 and in_rollups(s) == before == (1, 1)
+        assert rollup_drift(s) == ZERO_DRIFT
