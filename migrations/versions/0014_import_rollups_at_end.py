@@ -46,10 +46,10 @@ LOCK_DISTRICTS = """    PERFORM 1 FROM import_holds p WHERE EXISTS (  -- 0014: s
 """
 HELD = " WHERE NOT geo311_rollups_held({source}, {id})"
 
-# The all-time heat cells are upserted coarse level last (1024 m cells, which nearly every report
-# shares, then 256 m, then 64 m, were the order before): an import's slice and intake then lock
-# them in the same order, and a submission waits for a slice only when its own 64 m cell is in
-# the slice, or in the slice's short tail of coarse cells, not for all of the slice's 64 m cells.
+# The all-time heat cells are upserted coarse level last (the order before: the 1024 m cells, which
+# nearly every report shares, first, then 256 m, then 64 m). An import's slice and intake lock them
+# in the same order, and a submission waits for a slice only when its own 64 m cell is in the
+# slice, or during the slice's short tail of coarse cells, instead of for the slice's whole upsert.
 BY_LEVEL = ("GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", "GROUP BY 1, 2, 3, 4 ORDER BY 1 DESC, 2, 3, 4")
 
 # function -> (transition table, extra guard, lock, [(text, text with the held reports left out)])
