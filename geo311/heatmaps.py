@@ -172,6 +172,11 @@ ROLLUP_KEYS = {
 _NOT_HELD = "(SELECT * FROM reports WHERE NOT geo311_rollups_held(source, id))"
 
 
+def rollup_measures(session: Session, table: str) -> list[str]:
+    """A rollup's count columns (all but its keys), as the table has them."""
+    return [c for c in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if c not in ROLLUP_KEYS[table]]
+
+
 def fresh_sql(table: str, reports: str = "reports", districts: str = "report_districts") -> str:
     """The fresh aggregation of one rollup over `reports` (a table or a parenthesized query)."""
     return _TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
@@ -193,8 +198,7 @@ def rollup_drift(session: Session) -> dict[str, int]:
     rollup count as absent."""
     out = {}
     for table, fresh in _counted(session).items():
-        cols = [c for c in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys()]
-        measures = [c for c in cols if c not in ("level", "day", "cx", "cy", "category_id", "district_id")]
+        measures = rollup_measures(session, table)
         nonzero = " OR ".join(f"{m} <> 0" for m in measures)
         out[table] = session.execute(text(f"""
             SELECT count(*) FROM (

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geo311.heatmaps import ROLLUP_KEYS, fresh_sql
+from geo311.heatmaps import ROLLUP_KEYS, fresh_sql, rollup_measures
 
 #: reports per transaction of the apply: intake that touches the same heat cells waits for one
 #: slice at most (bench/import_intake.py measures it)
@@ -58,7 +58,7 @@ def _upserts(s: Session) -> list:
     out = [text(f"CREATE TEMP TABLE {CELLS_TABLE} AS {fresh_sql('heat_cells', SLICE_TABLE)}")]
     for table in ORDER:
         keys = ROLLUP_KEYS[table]
-        measures = [c for c in s.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if c not in keys]
+        measures = rollup_measures(s, table)
         rows = f"SELECT * FROM {CELLS_TABLE}" if table == "heat_cells" else fresh_sql(table, SLICE_TABLE, _DISTRICTS)
         # in the order intake's trigger locks them (all-time cells: the coarse levels last, migration 0014)
         order = ", ".join(keys).replace("level", "level DESC", 1) if table == "heat_cells" else ", ".join(keys)

@@ -50,15 +50,17 @@ def held(s: Session) -> list[bool]:
                           "ORDER BY r.id")).scalars().all()
 
 
-def stop_after_first_batch(monkeypatch) -> None:
-    """The import fails before it commits its second batch, and does not apply what it committed
-    (as when it is killed)."""
+def killed_import(db, messy, monkeypatch) -> None:
+    """An import of the messy file that fails before it commits its second batch, and does not
+    apply what it committed (as when it is killed): its first batch's three reports stay held."""
     def fail(batch: int) -> None:
         if batch == 1:
             raise RuntimeError("killed, say")
 
     monkeypatch.setattr(imports, "batch_done", fail)
     monkeypatch.setattr(imports, "_apply_after_failure", lambda s, run_id: None)
+    with Session(db) as s, pytest.raises(RuntimeError, match="killed"):
+        import_file(s, messy, opts(dedup=True, batch_size=3, writers=1))
 
 
 def test_a_running_import_holds_its_reports_and_changes_to_them_stay_exact(db, messy, monkeypatch):
@@ -129,9 +131,7 @@ def test_a_failed_import_applies_the_batches_it_committed(db, messy, monkeypatch
 
 
 def test_a_killed_import_is_applied_by_the_next_one(db, messy, monkeypatch, tmp_path):
-    stop_after_first_batch(monkeypatch)
-    with Session(db) as s, pytest.raises(RuntimeError, match="killed"):
-        import_file(s, messy, opts(dedup=True, batch_size=3, writers=1))
+    killed_import(db, messy, monkeypatch)
     with Session(db) as s:
         assert held(s) == [True]
         assert (reports(s), in_rollups(s)) == (3, (0, 0))
@@ -149,9 +149,7 @@ def test_a_killed_import_is_applied_by_the_next_one(db, messy, monkeypatch, tmp_
 
 
 def test_a_running_import_is_not_applied_by_another(db, messy, monkeypatch):
-    stop_after_first_batch(monkeypatch)
-    with Session(db) as s, pytest.raises(RuntimeError, match="killed"):
-        import_file(s, messy, opts(dedup=True, batch_size=3, writers=1))
+    killed_import(db, messy, monkeypatch)
     with db.connect() as running:  # an import of 'legacy' holds the source's lock
         running.execute(text("SELECT pg_advisory_lock(:k)"), {"k": imports._lock_key("legacy")})
         with Session(db) as s:
@@ -167,9 +165,7 @@ def test_a_running_import_is_not_applied_by_another(db, messy, monkeypatch):
 def test_a_change_to_a_held_report_made_while_the_apply_reads_is_not_lost(db, messy, monkeypatch):
     """The apply locks its run FOR UPDATE before it reads; a change to a held report locks the run
     FOR KEY SHARE: so the apply waits for it, and then reads it."""
-    stop_after_first_batch(monkeypatch)
-    with Session(db) as s, pytest.raises(RuntimeError, match="killed"):
-        import_file(s, messy, opts(dedup=True, batch_size=3, writers=1))
+    killed_import(db, messy, monkeypatch)
     with Session(db) as s:
         run_id = s.execute(text("SELECT id FROM import_runs")).scalar()
     change = Session(db)
@@ -197,9 +193,7 @@ def test_a_change_to_a_held_report_made_while_the_apply_reads_is_not_lost(db, me
 
 
 def test_rebuild_leaves_held_reports_to_their_import(db, messy, monkeypatch):
-    stop_after_first_batch(monkeypatch)
-    with Session(db) as s, pytest.raises(RuntimeError, match="killed"):
-        import_file(s, messy, opts(dedup=True, batch_size=3, writers=1))
+    killed_import(db, messy, monkeypatch)
     with Session(db) as s:
         submit(s, NewSubmission(*offset(HOSFORD, east_m=2000), "pothole", {"t": 1}))
         rebuild_rollups(s)
@@ -210,9 +204,7 @@ def test_rebuild_leaves_held_reports_to_their_import(db, messy, monkeypatch):
 
 
 def test_cli_rollups_apply_and_check(db, messy, monkeypatch):
-    stop_after_first_batch(monkeypatch)
-    with Session(db) as s, pytest.raises(RuntimeError, match="killed"):
-        import_file(s, messy, opts(dedup=True, batch_size=3, writers=1))
+    killed_import(db, messy, monkeypatch)
     runtime = Runtime(settings=None, session_factory=make_sessionmaker(db))  # type: ignore[arg-type]
     before = CliRunner().invoke(app, ["rollups", "check"], obj=runtime)
     assert before.exit_code == 0, before.output
