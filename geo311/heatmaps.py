@@ -5,8 +5,10 @@ submissions in each, read from heat_cells (or heat_cells_daily when a date range
 resolution that fits the zoom:
     zoom >= 15: level 3 (64 units, ~45 m in Portland); 13-14: level 2 (256, ~180 m);
     <= 12: level 1 (1024, ~720 m), merged 2x2 per zoom level below 10.
-With a date range, the finest level is 2 (daily rollups exist at levels 1 and 2). With a district,
-a cell counts when its centre lies in the district.
+With a date range, the finest level is 2, and the cells are read from the daily rollups, which
+exist at level 2 only: a level 1 cell is the sum of the 4x4 level 2 cells in it (cells nest
+exactly), merged like level 2's by a larger shift. With a district, a cell counts when its centre
+lies in the district.
 """
 
 from __future__ import annotations
@@ -38,10 +40,20 @@ def level_for(zoom: int, dated: bool) -> tuple[int, int]:
     if not 0 <= zoom <= 22:
         raise InvalidInput("zoom must be between 0 and 22", code="bad_zoom")
     level = 3 if zoom >= 15 else 2 if zoom >= 13 else 1
-    if dated and level not in DAILY_LEVELS:
+    if dated and level > max(DAILY_LEVELS):
         level = max(DAILY_LEVELS)
     shift = max(0, 10 - zoom) if level == 1 else 0
     return level, shift
+
+
+def read_level(level: int, shift: int, dated: bool) -> tuple[int, int]:
+    """(rollup level, merge shift) the cells of `level` merged by `shift` are read from: the same,
+    except with a date range at a level the daily rollups lack, read from the next finer daily
+    level, each of whose cells lies in one of `level`'s (sizes are powers of 2 apart)."""
+    if not dated or level in DAILY_LEVELS:
+        return level, shift
+    finer = min(lv for lv in DAILY_LEVELS if lv > level)
+    return finer, shift + int(math.log2(LEVELS[level] / LEVELS[finer]))
 
 
 def status_sum(prefix: str, statuses: list[str] | None) -> str:
@@ -67,7 +79,8 @@ class HeatQuery:
 def heatmap(session: Session, q: HeatQuery) -> str:
     """The heatmap FeatureCollection as JSON text."""
     dated = q.since is not None or q.until is not None
-    level, shift = level_for(q.zoom, dated)
+    shown, shown_shift = level_for(q.zoom, dated)
+    level, shift = read_level(shown, shown_shift, dated)
     size = LEVELS[level]
     x0, y0 = merc(q.bbox[0], q.bbox[1])
     x1, y1 = merc(q.bbox[2], q.bbox[3])
@@ -75,7 +88,7 @@ def heatmap(session: Session, q: HeatQuery) -> str:
     if (cx1 - cx0 + 1) * (cy1 - cy0 + 1) >> (2 * shift) > MAX_CELLS * 16:
         raise InvalidInput("that box is too big for this zoom; zoom out or send a smaller bbox", code="bad_bbox")
     clauses = ["level = :level", "cx BETWEEN :cx0 AND :cx1", "cy BETWEEN :cy0 AND :cy1"]
-    params: dict[str, Any] = {"level": level, "cx0": cx0, "cx1": cx1, "cy0": cy0, "cy1": cy1,
+    params: dict[str, Any] = {"level": level, "shown": shown, "cx0": cx0, "cx1": cx1, "cy0": cy0, "cy1": cy1,
                               "shift": shift, "cell": size * (1 << shift), "limit": MAX_CELLS}
     if q.category_ids:
         clauses.append("category_id = ANY(:cats)")
@@ -110,7 +123,7 @@ def heatmap(session: Session, q: HeatQuery) -> str:
             FROM kept
         )
         SELECT json_build_object(
-            'type', 'FeatureCollection', 'level', :level, 'cell_size_m', :cell, 'zoom', CAST(:zoom AS int),
+            'type', 'FeatureCollection', 'level', CAST(:shown AS int), 'cell_size_m', :cell, 'zoom', CAST(:zoom AS int),
             'max_reports', coalesce(max(reports), 0), 'total_reports', coalesce(sum(reports), 0),
             'features', coalesce(json_agg(json_build_object(
                 'type', 'Feature',
@@ -133,8 +146,7 @@ def _fresh_heat_sql(daily: bool) -> str:
     levels = ", ".join(f"({lv}, {sz})" for lv, sz in LEVELS.items() if not daily or lv in DAILY_LEVELS)
     day = "(created_at AT TIME ZONE 'UTC')::date AS day, " if daily else ""
     return f"""
-        SELECT l.level, {day}floor(6378137.0 * radians(ST_X(location)) / l.size)::int AS cx,
-               floor(6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(location)) / 2)) / l.size)::int AS cy,
+        SELECT l.level, {day}floor({{mx}} / l.size)::int AS cx, floor({{my}} / l.size)::int AS cy,
                category_id, {sums}
         FROM {{reports}} r CROSS JOIN (VALUES {levels}) AS l(level, size)
         GROUP BY 1, 2, 3, 4{', 5' if daily else ''}"""
@@ -149,17 +161,16 @@ _TEMPLATES = {
             UNION ALL
             SELECT category_id, (closed_at AT TIME ZONE 'UTC')::date, 0, 1 FROM {reports} r WHERE status = 'resolved'
         ) x GROUP BY 1, 2""",
+    # each report's districts joined once: its day of creation, and of resolution if resolved
     "district_stats_daily": """
-        SELECT district_id, category_id, day, sum(created)::int AS created, sum(open_now)::int AS open_now,
-               sum(resolved)::int AS resolved FROM (
-            SELECT rd.district_id, r.category_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created,
-                   (r.status IN ('open', 'assigned', 'in_progress'))::int AS open_now, 0 AS resolved
-            FROM {reports} r JOIN {districts} rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
-            UNION ALL
-            SELECT rd.district_id, r.category_id, (r.closed_at AT TIME ZONE 'UTC')::date, 0, 0, 1
-            FROM {reports} r JOIN {districts} rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
-            WHERE r.status = 'resolved'
-        ) x GROUP BY 1, 2, 3""",
+        SELECT rd.district_id, r.category_id, v.day, sum(v.created)::int AS created,
+               sum(v.open_now)::int AS open_now, sum(v.resolved)::int AS resolved
+        FROM {reports} r JOIN {districts} rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
+        CROSS JOIN LATERAL (VALUES
+            ((r.created_at AT TIME ZONE 'UTC')::date, 1, (r.status IN ('open', 'assigned', 'in_progress'))::int, 0),
+            ((r.closed_at AT TIME ZONE 'UTC')::date, 0, 0, 1)) AS v(day, created, open_now, resolved)
+        WHERE v.resolved = 0 OR r.status = 'resolved'
+        GROUP BY 1, 2, 3""",
 }
 #: each rollup's key columns (the rest are counts that add up)
 ROLLUP_KEYS = {
@@ -177,9 +188,17 @@ def rollup_measures(session: Session, table: str) -> list[str]:
     return [c for c in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if c not in ROLLUP_KEYS[table]]
 
 
-def fresh_sql(table: str, reports: str = "reports", districts: str = "report_districts") -> str:
-    """The fresh aggregation of one rollup over `reports` (a table or a parenthesized query)."""
-    return _TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
+#: a report's Web Mercator coordinates (EPSG:3857), which the heat cells divide
+MERC_X = "6378137.0 * radians(ST_X(location))"
+MERC_Y = "6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(location)) / 2))"
+
+
+def fresh_sql(table: str, reports: str = "reports", districts: str = "report_districts",
+              merc: tuple[str, str] = (MERC_X, MERC_Y)) -> str:
+    """The fresh aggregation of one rollup over `reports` (a table or a parenthesized query);
+    `merc` names its Web Mercator coordinates where `reports` has them computed already."""
+    return (_TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
+            .replace("{mx}", merc[0]).replace("{my}", merc[1]))
 
 
 # every report (migration 0003 fills the rollups of an existing database with these)

@@ -5,7 +5,8 @@ dashboards and trends read these, never the raw reports.
 - heat_cells: report and submission counts per grid cell and category, by current status
   (columns r_<status>, s_<status>: a status change moves counts within a row), at three
   resolutions: Web Mercator cells of 1024, 256 and 64 units (about 720, 180 and 45 m in Portland);
-- heat_cells_daily: the same per creation day (UTC), at the two coarser resolutions;
+- heat_cells_daily: the same per creation day (UTC), at 256 units only (heatmaps sum its cells
+  into the 1024 ones, which hold 4x4 of them exactly; migration 0015);
 - stats_daily: per category and day (UTC): reports created, reports resolved that day;
 - district_stats_daily: per district, category and day: created that day, of those still open,
   and resolved that day (by closing date);
@@ -31,7 +32,7 @@ from geo311.models import STATUSES
 
 #: level -> cell size in EPSG:3857 units; daily rollups exist for the levels in DAILY_LEVELS
 LEVELS = {1: 1024.0, 2: 256.0, 3: 64.0}
-DAILY_LEVELS = (1, 2)
+DAILY_LEVELS = (2,)
 
 
 def _counts() -> list[Column]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,6 +60,39 @@ def test_heatmap_counts_and_filters(client, data):
     street = client.get(f"/api/v1/heatmap?bbox={small}&zoom=16", headers=headers(world)).json()
     assert street["level"] == 3 and total(street) == (2, 2)
     assert get("zoom=8").json()["cell_size_m"] > everything["cell_size_m"]  # coarser when zoomed out
+
+
+def test_dated_heatmap_sums_the_daily_cells_into_coarser_ones(client, session):
+    """The daily rollups hold 256-unit cells only; a date range at zoom 12 or less sums them into
+    the 1024-unit cells (merged 2x2 per zoom level below 10): the same cells and counts as the
+    all-time rollups give, when the range holds every report."""
+    world = make_world(session)
+    rng = random.Random(15)
+    for i in range(40):  # spread over both coalitions, many cells at every level, days apart
+        lon, lat = rng.choice((HOSFORD, ST_JOHNS))
+        submit(session, NewSubmission(lon + rng.uniform(-0.02, 0.02), lat + rng.uniform(-0.015, 0.015),
+                                      rng.choice(("graffiti", "campsite")), {"i": i}, at=NOW - timedelta(days=i)))
+    since = (NOW - timedelta(days=400)).date().isoformat()
+    recent = (NOW - timedelta(days=9)).date().isoformat()
+    counted = "SELECT count(*) FROM reports WHERE (created_at AT TIME ZONE 'UTC')::date >= CAST(:d AS date)"
+    n_all, n_recent = (session.execute(text(counted), {"d": d}).scalar() for d in (since, recent))
+    assert n_all > n_recent > 5
+
+    def cells(q: str) -> tuple[int, float, list]:
+        fc = client.get(f"/api/v1/heatmap?bbox={CITY}&{q}", headers=headers(world)).json()
+        return fc["level"], fc["cell_size_m"], sorted(
+            (f["geometry"]["coordinates"], f["properties"]["reports"], f["properties"]["submissions"])
+            for f in fc["features"])
+
+    for zoom in (7, 9, 10, 12, 13):
+        level, size, everything = cells(f"zoom={zoom}")
+        assert len(everything) > (1 if zoom < 10 else 5) and sum(c[1] for c in everything) == n_all
+        assert cells(f"zoom={zoom}&since={since}") == (level, size, everything), zoom
+    assert cells("zoom=12")[0] == 1 and cells("zoom=13")[0] == 2
+    # and a range that leaves reports out counts only those in it, in the same cells
+    level, _size, some = cells(f"zoom=11&since={recent}")
+    assert level == 1 and sum(c[1] for c in some) == n_recent
+    assert {tuple(map(tuple, c[0][0])) for c in some} <= {tuple(map(tuple, c[0][0])) for c in cells("zoom=11")[2]}
 
 
 def test_heatmap_csv_and_refusals(client, data):
