@@ -84,12 +84,15 @@ def heatmap(session: Session, q: HeatQuery) -> str:
     size = LEVELS[level]
     x0, y0 = merc(q.bbox[0], q.bbox[1])
     x1, y1 = merc(q.bbox[2], q.bbox[3])
-    cx0, cx1, cy0, cy1 = (math.floor(x0 / size), math.floor(x1 / size), math.floor(y0 / size), math.floor(y1 / size))
-    if (cx1 - cx0 + 1) * (cy1 - cy0 + 1) >> (2 * shift) > MAX_CELLS * 16:
+    # the cells shown that the box touches, whole: a merged cell at its edge counts all of its reports
+    cell = size * (1 << shift)
+    gx0, gx1, gy0, gy1 = (math.floor(x0 / cell), math.floor(x1 / cell), math.floor(y0 / cell), math.floor(y1 / cell))
+    cx0, cx1, cy0, cy1 = gx0 << shift, ((gx1 + 1) << shift) - 1, gy0 << shift, ((gy1 + 1) << shift) - 1
+    if (gx1 - gx0 + 1) * (gy1 - gy0 + 1) > MAX_CELLS * 16:
         raise InvalidInput("that box is too big for this zoom; zoom out or send a smaller bbox", code="bad_bbox")
     clauses = ["level = :level", "cx BETWEEN :cx0 AND :cx1", "cy BETWEEN :cy0 AND :cy1"]
     params: dict[str, Any] = {"level": level, "shown": shown, "cx0": cx0, "cx1": cx1, "cy0": cy0, "cy1": cy1,
-                              "shift": shift, "cell": size * (1 << shift), "limit": MAX_CELLS}
+                              "shift": shift, "cell": cell, "limit": MAX_CELLS}
     if q.category_ids:
         clauses.append("category_id = ANY(:cats)")
         params["cats"] = q.category_ids

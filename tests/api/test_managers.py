@@ -78,8 +78,8 @@ def test_dated_heatmap_sums_the_daily_cells_into_coarser_ones(client, session):
     n_all, n_recent = (session.execute(text(counted), {"d": d}).scalar() for d in (since, recent))
     assert n_all > n_recent > 5
 
-    def cells(q: str) -> tuple[int, float, list]:
-        fc = client.get(f"/api/v1/heatmap?bbox={CITY}&{q}", headers=headers(world)).json()
+    def cells(q: str, bbox: str = CITY) -> tuple[int, float, list]:
+        fc = client.get(f"/api/v1/heatmap?bbox={bbox}&{q}", headers=headers(world)).json()
         return fc["level"], fc["cell_size_m"], sorted(
             (f["geometry"]["coordinates"], f["properties"]["reports"], f["properties"]["submissions"])
             for f in fc["features"])
@@ -89,6 +89,11 @@ def test_dated_heatmap_sums_the_daily_cells_into_coarser_ones(client, session):
         assert len(everything) > (1 if zoom < 10 else 5) and sum(c[1] for c in everything) == n_all
         assert cells(f"zoom={zoom}&since={since}") == (level, size, everything), zoom
     assert cells("zoom=12")[0] == 1 and cells("zoom=13")[0] == 2
+    # a box that cuts through cells: those at its edges are shown whole, dated or not
+    cut = f"{HOSFORD[0] - 0.011},{HOSFORD[1] - 0.007},{HOSFORD[0] + 0.013},{HOSFORD[1] + 0.009}"
+    for zoom in (8, 11, 12):
+        level, size, everything = cells(f"zoom={zoom}", cut)
+        assert everything and cells(f"zoom={zoom}&since={since}", cut) == (level, size, everything), zoom
     # and a range that leaves reports out counts only those in it, in the same cells
     level, _size, some = cells(f"zoom=11&since={recent}")
     assert level == 1 and sum(c[1] for c in some) == n_recent
