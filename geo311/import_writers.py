@@ -77,6 +77,7 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
     claim = itertools.count()
     claiming = threading.Lock()
     stop = threading.Event()
+    claimed = threading.Event()  # every batch is taken: what is left is what the writers write now
     written = threading.Event()
     frontier = import_rollups.Frontier()
     reports: queue.Queue = queue.Queue()
@@ -103,6 +104,7 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
             with claiming:
                 b = next(claim)
             if b >= batches.count:
+                claimed.set()
                 break
             try:
                 result = batches.write(ws, b, trusted, frontier)
@@ -115,10 +117,12 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
             reports.put((b, result, None))
 
     def applier(ws: Session) -> None:
+        # a slice at a time; once every batch is taken, whatever is committed, so that the apply
+        # left for the end, which runs on one connection while the other cores idle, is small
         above = 0
         while not written.wait(0.2) and not stop.is_set():
             safe, rows = frontier.ready(above)
-            if rows >= import_rollups.SLICE:
+            if rows >= import_rollups.SLICE or (rows and claimed.is_set()):
                 import_rollups.apply(ws, batches.run_id, upto=safe)
                 above = safe
 
