@@ -74,3 +74,46 @@ def test_drift_check_can_fail(admin_url):
         engine.dispose()
     finally:
         support.drop_database(admin_url, url)
+
+
+def test_0015_daily_heat_cells_at_one_level_and_back(admin_url):
+    """Migration 0015 drops the 1024-unit daily heat cells (heatmaps sum the 256-unit ones) and
+    stops the triggers writing them; its downgrade rebuilds them from the 256-unit cells exactly
+    as the triggers of 0014 had made them."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from geo311.heatmaps import rollup_drift
+    from geo311.intake import NewSubmission, submit
+    from tests.conftest import load_test_data
+
+    url = support.create_database(admin_url, "m0015")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    level_1 = text("SELECT * FROM heat_cells_daily WHERE level = 1 ORDER BY day, cx, cy, category_id")
+    try:
+        migrate.upgrade(url, "0014")
+        now = datetime.now(UTC)
+        with Session(engine) as s:
+            load_test_data(s)
+            for i in range(30):  # along 300 m at two places, 80 m apart: most share a 1024-unit cell a day
+                lon, lat = (-122.6587, 45.5122) if i % 2 else (-122.7545, 45.5900)
+                submit(s, NewSubmission(lon + (i % 5) * 0.001, lat, "campsite" if i % 3 == 0 else "graffiti",
+                                        {"i": i}, at=now - timedelta(days=i // 10)))
+            before = s.execute(level_1).all()
+        assert len(before) > 3 and any(row.r_open > 1 for row in before)
+        migrate.upgrade(url, "0015")
+        with Session(engine) as s:
+            assert s.execute(level_1).all() == []
+        migrate.downgrade(url, "0014")
+        with Session(engine) as s:
+            assert s.execute(level_1).all() == before  # what 0014's triggers had written
+        migrate.upgrade(url, "0015")
+        with Session(engine) as s:
+            submit(s, NewSubmission(-122.6587, 45.5122, "graffiti", {"after": True}))
+            assert s.execute(level_1).all() == []  # the triggers write 256-unit daily cells only
+            assert s.execute(text("SELECT count(*) FROM heat_cells_daily WHERE level = 2")).scalar() > 0
+            assert set(rollup_drift(s).values()) == {0}
+    finally:
+        engine.dispose()
+        support.drop_database(admin_url, url)
