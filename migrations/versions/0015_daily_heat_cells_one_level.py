@@ -9,8 +9,9 @@ cells with the same counts.
 
 Why: daily cells hardly coalesce (a place, a category and a day: about one report each), so the
 two levels were 1.85 rollup rows per report, written by every submission's trigger and by every
-import (1.8 of the 3.1 million rollup rows a 1,000,000-row import upserts). A date-range heatmap
-reads more rows at zoom 12 or less, at most the number of reports in its range, as at zoom 13-14.
+import (1.82 of the 3.1 million rollup rows the 1,000,000-row bench import upserted; the 1024-unit
+level alone, 0.85 million). A date-range heatmap reads more rows at zoom 12 or less, at most the
+number of reports in its range, as at zoom 13-14.
 
 Revision ID: 0015
 Revises: 0014
