@@ -8,6 +8,7 @@ With dedup, who joins whom is decided here, set-based, in rounds (see imports.py
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import text
@@ -162,11 +163,9 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
     allocated under the frontier's lock and told to it."""
     s.execute(text(f"DROP TABLE IF EXISTS {BATCH_TABLES}"))
     import_rollups.in_batch(s, run_id)  # the run's reports join the rollups when it applies them
-    if frontier is None:
+    with frontier.allocating() if frontier is not None else nullcontext():
         rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
-    else:
-        with frontier.allocating():
-            rows = s.execute(text(_BATCH), {"dedup": dedup, "batch": b}).rowcount
+        if frontier is not None:
             frontier.allocated(b, *s.execute(text("SELECT min(report_id), max(report_id) FROM import_batch")).one())
     if dedup:
         _dedup(s)
