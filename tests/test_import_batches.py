@@ -77,8 +77,8 @@ def test_a_batch_joining_a_vanished_report_fails_whole(session, messy, existing_
     would lock it)."""
     real = import_batches._dedup
 
-    def dedup_then_delete(s):
-        real(s)
+    def dedup_then_delete(s, *args):
+        real(s, *args)
         s.execute(text("DELETE FROM reports WHERE id = :id"), {"id": existing_graffiti})
 
     monkeypatch.setattr(import_batches, "_dedup", dedup_then_delete)
