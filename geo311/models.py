@@ -207,12 +207,12 @@ class Report(Base):
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    #: a bulk import's source name and the record's id there (unique per source); null for intake
+    #: a bulk import's source name and the record's id there; null for intake. Unique per source by
+    #: the import ledger (ImportKey: its key is this id), not by an index of its own (migration 0016)
     source: Mapped[str | None] = mapped_column(String(100))
     source_id: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        UniqueConstraint("source", "source_id"),
         CheckConstraint(_in("status", STATUSES), name="status_known"),
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         CheckConstraint("submission_count >= 1", name="count_positive"),

@@ -209,6 +209,14 @@ def test_rerun_imports_nothing_twice(session, messy, existing_graffiti):
     assert counts(session)[:5] == after_first[:5]
     other = import_file(session, messy, opts(source="another system"))  # another source is other records
     assert other.imported + other.merged == 7
+    # what keeps a source's ids unique among reports (migration 0016): each report's ledger row,
+    # keyed by its source id, under the ledger's primary key
+    unledgered = session.execute(text(
+        "SELECT count(*) FROM reports r WHERE r.source IS NOT NULL AND NOT EXISTS (SELECT 1 FROM import_keys k "
+        "WHERE k.source = r.source AND k.key = r.source_id AND k.report_id = r.id)")).scalar()
+    assert unledgered == 0
+    assert session.execute(text("SELECT count(*) FROM reports WHERE source IS NOT NULL")).scalar() == (
+        first.imported + other.imported)
 
 
 def test_batches_are_atomic(session, messy, existing_graffiti, monkeypatch):
