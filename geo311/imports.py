@@ -330,7 +330,6 @@ def apply_abandoned(session: Session) -> list[int]:
 def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
            summary: ImportSummary, progress: Progress | None, work: Work) -> None:
     s.execute(text(work.sql(import_staging.STAGE)))
-    s.execute(text(import_staging.STAGE_POINTS))
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
     stats = Counter()
@@ -348,6 +347,7 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
             raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
         if progress:
             progress("read", -1, src.size, src.size)
+    s.execute(text(import_staging.STAGE_POINTS))
     summary.blank = stats["blank"]
 
 
