@@ -36,11 +36,12 @@ SELECT r.line, r.key, r.source_id, r.category_id, r.geom, r.jurisdiction_id, r.a
        CASE WHEN CAST(:dedup AS boolean) THEN NULL ELSE nextval({reports_seq}) END AS report_id,
        nextval({submissions_seq}) AS submission_id
 FROM import_rows r WHERE r.batch = :batch"""
-# the staged text of the batch's rows, read once (one probe of import_stage's line index per row; the
-# statements below would make three): the batch is consecutive in time, the staging in file order
+# the staged text of the batch's rows, read once (the statements below would probe import_stage three
+# times a row), in the order of the file: a batch is consecutive in time, its rows scattered over the
+# staging table, and one index scan for the sorted array of their lines reads its pages in turn
 _TEXT = """CREATE TEMP TABLE import_text AS
 SELECT s.line, s.description, s.address, s.reporter_name, s.reporter_email, s.reporter_phone, s.source_status, s.raw
-FROM import_batch b JOIN import_stage s ON s.line = b.line"""
+FROM import_stage s WHERE s.line = ANY (ARRAY(SELECT line FROM import_batch))"""
 
 
 def sequences(s: Session) -> dict[str, str]:
