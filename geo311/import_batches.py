@@ -79,8 +79,8 @@ def _write_sql(norms: bool) -> dict[str, str]:
             FROM (SELECT jurisdiction_id, target, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
                   WHERE target IS NOT NULL GROUP BY 1, 2) x, categories c
             WHERE r.id = x.target AND r.jurisdiction_id = x.jurisdiction_id AND c.id = r.category_id""",
-        "districts": """INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
-           SELECT jurisdiction_id, report_id, district_id FROM import_districts ORDER BY report_id, district_id""",
+        "districts": f"""INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
+           SELECT jurisdiction_id, report_id, district_id FROM {BATCH_DISTRICTS} ORDER BY report_id, district_id""",
         "submissions": f"""INSERT INTO submissions (id, jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
                                     description, address, reporter_name, reporter_email, reporter_phone{norm_cols},
                                     attributes, raw)
@@ -163,12 +163,11 @@ def trusted_writes(s: Session) -> bool:
 
 #: a batch's temp tables, dropped before each batch and at the end of the import
 BATCH_TABLES = ("pg_temp.import_batch, pg_temp.import_near, pg_temp.import_exist, pg_temp.import_pairs, "
-                "pg_temp.import_districts, pg_temp.import_text")
+                "pg_temp.import_text")
 
-# the districts were matched with the route (imports._MATCH)
-_DISTRICTS = """CREATE TEMP TABLE import_districts AS
-    SELECT b.jurisdiction_id, b.report_id, d.district_id FROM import_batch b
-    CROSS JOIN LATERAL unnest(b.district_ids) AS d(district_id) WHERE b.creates"""
+# the batch's report districts, matched with the route (import_staging._MATCH)
+BATCH_DISTRICTS = """(SELECT b.jurisdiction_id, b.report_id, d.district_id FROM import_batch b
+    CROSS JOIN LATERAL unnest(b.district_ids) AS d(district_id) WHERE b.creates) d"""
 
 
 def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, max_before: int,
@@ -187,11 +186,10 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
     if dedup:
         _dedup(s, seqs["reports_seq"])
     s.execute(text(_TEXT))
-    s.execute(text(_DISTRICTS))
     if trusted:
         _lock_referenced(s, "categories", "category_id", "import_batch")
         _lock_referenced(s, "jurisdictions", "jurisdiction_id", "import_batch")
-        _lock_referenced(s, "districts", "district_id", "import_districts")
+        _lock_referenced(s, "districts", "district_id", BATCH_DISTRICTS)
         s.execute(text("SET LOCAL session_replication_role = replica"))
     params: dict[str, Any] = {"source": source, "run": run_id,
                               "actor": f"import:{source}"[:200], "note": f"imported from {source}"}

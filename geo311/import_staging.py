@@ -36,7 +36,7 @@ class Work:
         return self.kind == "UNLOGGED"
 
     def sql(self, statement: str) -> str:
-        return statement.format(kind=self.kind, work=self.schema)
+        return statement.format(kind=self.kind, work=self.schema, quiet=QUIET)
 
 
 def work_place(s: Session, source: str, lock_key: int) -> Work:
@@ -47,11 +47,16 @@ def work_place(s: Session, source: str, lock_key: int) -> Work:
     return Work(f"geo311_import_{lock_key & (2**64 - 1):016x}", "UNLOGGED")
 
 
+#: the staging tables are written once and read by this run only: autovacuum, which would otherwise
+#: vacuum and analyze each of them (a million inserted rows) while the batches are written, leaves
+#: them alone (the import analyzes what it needs; COPY ... FREEZE sets the visibility map)
+QUIET = "WITH (autovacuum_enabled = false)"
+
 STAGE = """CREATE {kind} TABLE {work}.import_stage (
     line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
     created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
     description text, address text, reporter_name text, reporter_email text, reporter_phone text,
-    source_id text, raw jsonb)"""
+    source_id text, raw jsonb) {quiet}"""
 #: the matching's index of the staged points (_MATCH), built when the file is read: filling it row
 #: by row during the COPY cost the server 11 s of CPU at 1,000,000 rows (18 s with the COPY's own
 #: 7, more than the 12 s of Python reading the file on the other core), building it after 2.8 s.
@@ -100,7 +105,7 @@ def copy_stage(cur: Cursor) -> Iterator[Copy]:
 # nothing.
 _POINT = "ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326)"
 _MATCH = [
-    f"""CREATE {{kind}} TABLE {{work}}.import_matches AS
+    f"""CREATE {{kind}} TABLE {{work}}.import_matches {{quiet}} AS
        SELECT st.line, st.category_id, p.jurisdiction_id, CAST(NULL AS int) AS district_id
        FROM jurisdiction_parts p JOIN import_stage st
             ON {_POINT} @ ST_Envelope(p.geom) AND _ST_Covers(p.geom, {_POINT})
@@ -110,7 +115,7 @@ _MATCH = [
        FROM district_parts p JOIN import_stage st
             ON {_POINT} @ ST_Envelope(p.geom) AND _ST_Covers(p.geom, {_POINT})
        WHERE st.reason IS NULL""",
-    """CREATE {kind} TABLE {work}.import_routes AS
+    """CREATE {kind} TABLE {work}.import_routes {quiet} AS
        SELECT r.line, r.jurisdiction_id, r.agency, d.district_ids FROM (
            SELECT DISTINCT ON (m.line) m.line, j.id AS jurisdiction_id, cr.agency
            FROM import_matches m JOIN jurisdictions j ON j.id = m.jurisdiction_id
@@ -126,7 +131,7 @@ _MATCH = [
     # line on the plane (OFFSET 0: this cheap test first), then measured on the spheroid as intake
     # measures them. 1M points: 2.2 s with the spheroid alone, 0.6 s so; an index probe of the
     # edges per report cost 5 µs, in the batches
-    f"""CREATE {{kind}} TABLE {{work}}.import_edges AS
+    f"""CREATE {{kind}} TABLE {{work}}.import_edges {{quiet}} AS
        SELECT DISTINCT c.line, e.jurisdiction_id
        FROM jurisdiction_edges e
        CROSS JOIN LATERAL (SELECT CAST(:margin AS float8) / 110000.0 AS dy) box
@@ -146,7 +151,7 @@ _MATCH = [
 # whether they are routed, then created_at and line), so each batch's rows lie together, as the
 # batches read them, without a sort of their own
 _CLASSIFY = f"""
-CREATE {{kind}} TABLE {{work}}.import_rows AS
+CREATE {{kind}} TABLE {{work}}.import_rows {{quiet}} AS
 SELECT x.*, CASE WHEN x.why IS NULL THEN
             (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
        END AS batch

@@ -62,8 +62,8 @@ def test_both_ways_of_writing_give_the_same_import(session, messy, existing_graf
 def test_a_batch_referring_to_a_missing_district_fails_whole(session, messy, existing_graffiti, monkeypatch):  # noqa: F811 (fixtures)
     before = counts(session)
     # the matching of one batch finds a district that is no longer there
-    monkeypatch.setattr(import_batches, "_DISTRICTS", import_batches._DISTRICTS.replace(
-        "d.district_id FROM", "CASE WHEN b.line = 2 THEN -7 ELSE d.district_id END FROM"))
+    monkeypatch.setattr(import_batches, "BATCH_DISTRICTS", import_batches.BATCH_DISTRICTS.replace(
+        "d.district_id FROM", "CASE WHEN b.line = 2 THEN -7 ELSE d.district_id END AS district_id FROM"))
     with pytest.raises(RuntimeError, match="districts -7 no longer exist"):
         import_file(session, messy, opts())
     after = counts(session)
