@@ -20,8 +20,8 @@ import io
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from operator import itemgetter, methodcaller
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -295,7 +295,7 @@ def csv_rows(src: Source, header: list[str], parser: RecordParser, stats: dict[s
                 raw["_extra"] = row[width:]
             yield refused_row(line, dumps(raw), BAD_COLUMNS, f"{len(row)} columns where the header has {width}")
             continue
-        raw = dumps(dict(zip(header, row)))
+        raw = dumps(dict(zip(header, row, strict=True)))
         row.append(None)
         yield parse(line, fields(row), raw)
 
