@@ -314,4 +314,4 @@ def _dedup(s: Session, reports_seq: str) -> None:
         if not changed:  # cannot happen: the earliest undecided row is always decided in a round
             raise RuntimeError("dedup made no progress")
     for statement in _TARGETS:
-        s.execute(text(statement.replace("{reports_seq}", reports_seq)))
+        s.execute(text(statement.format(reports_seq=reports_seq)))

@@ -107,7 +107,7 @@ class RecordParser:
     """One record (a list of the mapped fields' values, in FIELDS order, None when absent) into the
     tuple the staging COPY takes. Written for speed (a million records is 8 s of Python here, where
     the import's server work runs on the other core): a record's checks read each value once, and the
-    few distinct statuses and types of a file are looked up once each."""
+    few distinct statuses of a file are normalized once each."""
 
     mapping: Mapping
     now: datetime = field(default_factory=lambda: datetime.now(UTC))

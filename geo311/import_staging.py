@@ -57,7 +57,7 @@ STAGE = """CREATE {kind} TABLE {work}.import_stage (
     created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
     description text, address text, reporter_name text, reporter_email text, reporter_phone text,
     source_id text, raw jsonb) {quiet}"""
-#: the matching's index of the staged points (_MATCH), built when the file is read: filling it row
+#: the matching's index of the staged points (_MATCH), built once the file is read: filling it row
 #: by row during the COPY cost the server 11 s of CPU at 1,000,000 rows (18 s with the COPY's own
 #: 7, more than the 12 s of Python reading the file on the other core), building it after 2.8 s.
 #: What the matching reads is in it, for index-only scans; they need the visibility map, which
