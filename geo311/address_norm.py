@@ -38,7 +38,9 @@ WORD_ORDINALS = {w: _n for _n, w in enumerate(
     "FIRST SECOND THIRD FOURTH FIFTH SIXTH SEVENTH EIGHTH NINTH TENTH ELEVENTH TWELFTH THIRTEENTH FOURTEENTH "
     "FIFTEENTH SIXTEENTH SEVENTEENTH EIGHTEENTH NINETEENTH TWENTIETH".split(), start=1)}
 _ORDINAL = re.compile(r"^(\d+)(ST|ND|RD|TH)?$")
-_NUMBER = re.compile(r"^(\d+)(?:-?([A-Z]))?$")
+# a house number has at most six digits (the address points' number is an int4; a longer run of
+# digits typed in the search box is not a house number, and 20 of them overflowed JSON's integers)
+_NUMBER = re.compile(r"^(\d{1,6})(?:-?([A-Z]))?$")
 _FRACTION = re.compile(r"^\d/\d$")
 
 

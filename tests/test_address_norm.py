@@ -46,3 +46,6 @@ def test_stored_parts():
     assert parse_number("1610 1/2") == (1610, "1/2") and parse_number("18405B") == (18405, "B")
     assert parse_number("abc") == (None, "") and parse_number("") == (None, "")
     assert parse("SE Division St").number is None
+    # a run of digits too long for a house number is none (the fuzz test's 20 digits broke the JSON)
+    assert parse("20000000000000000000").number is None and parse_number("1234567") == (None, "")
+    assert parse("123456 SE Division St").number == 123456

@@ -15,6 +15,8 @@ def test_geocode_and_reverse(client):
     rev = client.get("/api/v1/reverse", params={"lon": -122.6544224, "lat": 45.5050030}).json()
     assert rev["address"] == "1101 Southeast Division Street" and rev["distance_m"] < 2
     assert client.get("/api/v1/geocode", params={"q": ""}).status_code == 422
+    digits = client.get("/api/v1/geocode", params={"q": "20000000000000000000"})
+    assert digits.status_code == 200 and digits.json()["candidates"] == [], digits.text
     assert client.get("/api/v1/reverse", params={"lon": 200, "lat": 0}).status_code == 422
 
 
