@@ -182,7 +182,10 @@ FROM (
                                   AND k.key IS NULL
 ) x"""
 
-# rows without a route, and out-of-range points: what is wrong with them, said precisely
+# rows without a route, and out-of-range points: what is wrong with them, said precisely. The rows
+# updated are picked on both sides of the join (_EXPLAINED), so that it joins a few thousand rows:
+# picked on one side only, PostgreSQL sorted all the rows by line to merge them (1.5 s at 1M rows)
+_EXPLAINED = f"(r.why = '{UNROUTED}' OR (r.why = '{files.BAD_COORDINATES}' AND r.lon IS NOT NULL))"
 _EXPLAIN = f"""
 UPDATE import_rows r SET why = e.why, why_detail = e.detail
 FROM (
@@ -202,9 +205,9 @@ FROM (
         SELECT NOT r.inside AND abs(r.lat) <= 180 AND abs(r.lon) <= 90 AND EXISTS (
             SELECT 1 FROM jurisdiction_parts p WHERE ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(r.lat, r.lon), 4326))
         ) AS swapped) sw
-    WHERE r.why = '{UNROUTED}' OR (r.why = '{files.BAD_COORDINATES}' AND r.lon IS NOT NULL)
+    WHERE {_EXPLAINED}
 ) e
-WHERE r.line = e.line"""
+WHERE r.line = e.line AND {_EXPLAINED}"""
 
 
 def classify(s: Session, work: Work, source: str, batch_size: int, margin: float) -> dict[str | None, int]:
