@@ -39,13 +39,15 @@ class Batches:
     run_id: int
     max_before: int
     norms: bool
+    sequences: dict[str, str]  # import_batches.sequences
 
     def write(self, s: Session, b: int, trusted: bool,
               frontier: import_rollups.Frontier | None = None) -> tuple[int, int, int, int]:
         """Batch b, in s's transaction, with the run's counts; not committed."""
         created, merged, existing, rows = import_batches.write_batch(
             s, b, dedup=self.dedup, source=self.source, run_id=self.run_id,
-            max_before=self.max_before, norms=self.norms, trusted=trusted, frontier=frontier)
+            max_before=self.max_before, norms=self.norms, sequences=self.sequences, trusted=trusted,
+            frontier=frontier)
         s.execute(text("UPDATE import_runs SET imported = imported + :c, merged = merged + :m WHERE id = :id"),
                   {"c": created, "m": merged, "id": self.run_id})
         return created, merged, existing, rows

@@ -262,7 +262,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
         "SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
     batches = import_writers.Batches(
         count=summary.batches, dedup=opts.dedup, source=opts.source, run_id=summary.run_id,
-        max_before=max_before, norms=import_batches.has_norm_columns(s))
+        max_before=max_before, norms=import_batches.has_norm_columns(s), sequences=import_batches.sequences(s))
     written = 0
 
     def done(b: int, result: tuple[int, int, int, int]) -> None:
