@@ -147,7 +147,7 @@ def _fresh_heat_sql(daily: bool) -> str:
                      + [f"coalesce(sum(submission_count) FILTER (WHERE status = '{st}'), 0)::int AS s_{st}"
                         for st in STATUSES])
     levels = ", ".join(f"({lv}, {sz})" for lv, sz in LEVELS.items() if not daily or lv in DAILY_LEVELS)
-    day = "(created_at AT TIME ZONE 'UTC')::date AS day, " if daily else ""
+    day = "{cday} AS day, " if daily else ""
     return f"""
         SELECT l.level, {day}floor({{mx}} / l.size)::int AS cx, floor({{my}} / l.size)::int AS cy,
                category_id, {sums}
@@ -160,9 +160,9 @@ _TEMPLATES = {
     "heat_cells_daily": _fresh_heat_sql(daily=True),
     "stats_daily": """
         SELECT category_id, day, sum(created)::int AS created, sum(resolved)::int AS resolved FROM (
-            SELECT category_id, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS created, 0 AS resolved FROM {reports} r
+            SELECT category_id, {cday} AS day, 1 AS created, 0 AS resolved FROM {reports} r
             UNION ALL
-            SELECT category_id, (closed_at AT TIME ZONE 'UTC')::date, 0, 1 FROM {reports} r WHERE status = 'resolved'
+            SELECT category_id, {rday}, 0, 1 FROM {reports} r WHERE status = 'resolved'
         ) x GROUP BY 1, 2""",
     # each report's districts joined once: its day of creation, and of resolution if resolved
     "district_stats_daily": """
@@ -170,8 +170,8 @@ _TEMPLATES = {
                sum(v.open_now)::int AS open_now, sum(v.resolved)::int AS resolved
         FROM {reports} r JOIN {districts} rd ON rd.jurisdiction_id = r.jurisdiction_id AND rd.report_id = r.id
         CROSS JOIN LATERAL (VALUES
-            ((r.created_at AT TIME ZONE 'UTC')::date, 1, (r.status IN ('open', 'assigned', 'in_progress'))::int, 0),
-            ((r.closed_at AT TIME ZONE 'UTC')::date, 0, 0, 1)) AS v(day, created, open_now, resolved)
+            ({cday}, 1, (r.status IN ('open', 'assigned', 'in_progress'))::int, 0),
+            ({rday}, 0, 0, 1)) AS v(day, created, open_now, resolved)
         WHERE v.resolved = 0 OR r.status = 'resolved'
         GROUP BY 1, 2, 3""",
 }
@@ -191,17 +191,25 @@ def rollup_measures(session: Session, table: str) -> list[str]:
     return [c for c in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if c not in ROLLUP_KEYS[table]]
 
 
-#: a report's Web Mercator coordinates (EPSG:3857), which the heat cells divide
-MERC_X = "6378137.0 * radians(ST_X(location))"
-MERC_Y = "6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(location)) / 2))"
+#: what the aggregations compute from a report: its Web Mercator coordinates (EPSG:3857), which
+#: the heat cells divide, and its days (UTC) of creation and of closing
+DERIVED = {
+    "mx": "6378137.0 * radians(ST_X(location))",
+    "my": "6378137.0 * ln(tan(pi() / 4 + radians(ST_Y(location)) / 2))",
+    "cday": "(created_at AT TIME ZONE 'UTC')::date",
+    "rday": "(closed_at AT TIME ZONE 'UTC')::date",
+}
 
 
 def fresh_sql(table: str, reports: str = "reports", districts: str = "report_districts",
-              merc: tuple[str, str] = (MERC_X, MERC_Y)) -> str:
+              derived: dict[str, str] | None = None) -> str:
     """The fresh aggregation of one rollup over `reports` (a table or a parenthesized query);
-    `merc` names its Web Mercator coordinates where `reports` has them computed already."""
-    return (_TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
-            .replace("{mx}", merc[0]).replace("{my}", merc[1]))
+    `derived` names the columns of `reports` that hold DERIVED's values where it has them
+    computed already (each is then computed once a report, not once a level or a district)."""
+    sql = _TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
+    for name, expression in {**DERIVED, **(derived or {})}.items():
+        sql = sql.replace("{" + name + "}", expression)
+    return sql
 
 
 # every report (migration 0003 fills the rollups of an existing database with these)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geo311.heatmaps import MERC_X, MERC_Y, ROLLUP_KEYS, fresh_sql, rollup_measures
+from geo311.heatmaps import DERIVED, ROLLUP_KEYS, fresh_sql, rollup_measures
 
 #: reports per transaction of the apply: intake that touches the same heat cells waits for one
 #: slice at most (bench/import_intake.py measures it)
@@ -35,8 +35,14 @@ DEADLOCK_RETRIES = 5
 ORDER = ("stats_daily", "district_stats_daily", "heat_cells_daily", "heat_cells")
 SLICE_TABLE = "import_rollup_slice"
 CELLS_TABLE = "import_rollup_cells"
-# the slice's reports' Web Mercator coordinates, computed once for every level of the heat cells
-MERC = ("mx", "my")
+# what the aggregations derive from a report (its Web Mercator point, its days), computed once in
+# the slice: the heat cells divide the point at every level, the district days date a report once
+# a district and a day (a slice of 100,000 reports at 1,000,000: their aggregation 0.78-0.94 ->
+# 0.59-0.68 s)
+SLICE_DERIVED = {name: name for name in DERIVED}
+# the slice's aggregations hash and sort a few hundred thousand rows (the district days' sorted
+# 17 MB on disk with the default 16 MB)
+WORK_MEM = "256MB"
 # the slice's districts: a range of the primary key, not the whole table
 _DISTRICTS = "(SELECT * FROM report_districts WHERE report_id > :lo AND report_id <= :hi)"
 
@@ -57,12 +63,12 @@ def in_batch(s: Session, run_id: int) -> None:
 def _upserts(s: Session) -> list:
     """A slice's statements: the all-time heat cells aggregated first, into a temp table, so that
     the rows intake shares are locked only while they are written, at the end."""
-    out = [text(f"CREATE TEMP TABLE {CELLS_TABLE} AS {fresh_sql('heat_cells', SLICE_TABLE, merc=MERC)}")]
+    out = [text(f"CREATE TEMP TABLE {CELLS_TABLE} AS {fresh_sql('heat_cells', SLICE_TABLE, derived=SLICE_DERIVED)}")]
     for table in ORDER:
         keys = ROLLUP_KEYS[table]
         measures = rollup_measures(s, table)
         rows = (f"SELECT * FROM {CELLS_TABLE}" if table == "heat_cells"
-                else fresh_sql(table, SLICE_TABLE, _DISTRICTS, merc=MERC))
+                else fresh_sql(table, SLICE_TABLE, _DISTRICTS, derived=SLICE_DERIVED))
         # in the order intake's trigger locks them (all-time cells: the coarse levels last, migration 0014)
         order = ", ".join(keys).replace("level", "level DESC", 1) if table == "heat_cells" else ", ".join(keys)
         out.append(text(
@@ -112,10 +118,11 @@ def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statement
         s.commit()
         return None
     s.execute(text(f"DROP TABLE IF EXISTS pg_temp.{SLICE_TABLE}, pg_temp.{CELLS_TABLE}"))
+    s.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    derived = ", ".join(f"{expression} AS {name}" for name, expression in DERIVED.items())
     n = s.execute(text(
-        f"CREATE TEMP TABLE {SLICE_TABLE} AS SELECT id, jurisdiction_id, category_id, {MERC_X} AS mx, "
-        f"{MERC_Y} AS my, status, submission_count, created_at, closed_at FROM reports "
-        "WHERE id > :lo AND id <= :hi AND source = :src"),
+        f"CREATE TEMP TABLE {SLICE_TABLE} AS SELECT id, jurisdiction_id, category_id, {derived}, "
+        "status, submission_count FROM reports WHERE id > :lo AND id <= :hi AND source = :src"),
         {"lo": lo, "hi": hi, "src": source}).rowcount
     s.execute(text(f"ANALYZE {SLICE_TABLE} (id, jurisdiction_id)"))  # its size, and the districts' join
     for statement in statements:
