@@ -592,6 +592,7 @@ def export_(
     from datetime import datetime
 
     from geo311.exports import check_format, export_to_file, stream_export
+    from geo311.imports import counted
     from geo311.reports import ReportFilter, district_ids, parse_bbox, parse_list, parse_statuses
 
     check_format(format_)
@@ -616,7 +617,7 @@ def export_(
             return
         count = export_to_file(session, file, flt, format_, staff=not public)
         session.rollback()
-    typer.echo(f"exported {count} reports to {file} ({format_})", err=True)
+    typer.echo(f"exported {counted(count, 'report')} to {file} ({format_})", err=True)
 
 
 # ----- serve ------------------------------------------------------------------------------

@@ -86,6 +86,11 @@ class ImportOptions:
     boundary_margin_m: float = 15.0
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 new report", "2 new reports"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 @dataclass
 class ImportSummary:
     file: str
@@ -110,11 +115,11 @@ class ImportSummary:
     def lines(self) -> list[str]:
         rate = self.read / self.seconds if self.seconds else 0.0
         head = "dry run, nothing stored: would import" if self.dry_run else "imported"
-        out = [f"{self.file} (source {self.source!r}): read {self.read}, {head} {self.imported} new reports, "
+        out = [f"{self.file} (source {self.source!r}): read {self.read}, {head} {counted(self.imported, 'new report')}, "
                f"merged {self.merged}"
                + (f" ({self.merged_existing} into reports that were there before)" if self.merged_existing else "")
                + f", skipped {self.skipped} already imported, refused {self.refused_total} "
-               f"({rate:,.0f} rows/s, {self.seconds:.1f} s, {self.batches} batches)"]
+               f"({rate:,.0f} rows/s, {self.seconds:.1f} s, {counted(self.batches, 'batch', 'batches')})"]
         out += [f"  refused {n}: {why}" for why, n in sorted(self.refused.items(), key=lambda kv: (-kv[1], kv[0]))]
         if self.blank:
             out.append(f"  blank lines ignored: {self.blank}")

@@ -430,6 +430,13 @@ def test_cli_import(settings, session_factory, messy, tmp_path, existing_graffit
     assert bad.exit_code == 1 and "lacks lon (column 'lon')" in bad.output and "Traceback" not in bad.output
 
 
+def test_summary_counts_one_in_the_singular():
+    one = imports.ImportSummary(file="f.csv", source="s", read=1, imported=1, batches=1, seconds=1.0)
+    assert "imported 1 new report, merged 0" in one.lines()[0] and "1 batch)" in one.lines()[0]
+    two = imports.ImportSummary(file="f.csv", source="s", read=2, imported=2, batches=2, seconds=1.0)
+    assert "imported 2 new reports, merged 0" in two.lines()[0] and "2 batches)" in two.lines()[0]
+
+
 def test_cli_batch_size_default_is_the_domains():
     import typer.main
 

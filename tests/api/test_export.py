@@ -165,6 +165,16 @@ def test_round_trip_through_an_empty_database(client, session, settings, session
         support.drop_database(admin_url, url)
 
 
+def test_cli_export_says_how_many(session, settings, session_factory, tmp_path):
+    make_reports(session)
+    out = tmp_path / "potholes.geojsons"
+    result = CliRunner().invoke(app, ["export", str(out), "--category", "pothole", "--public"],
+                                obj=Runtime(settings, session_factory=session_factory))
+    assert result.exit_code == 0, result.output
+    assert f"exported 1 report to {out} (geojsonseq)" in result.output
+    assert [f["properties"]["category"] for f in records(out.read_bytes())] == ["pothole"]
+
+
 def test_export_features_are_the_report_api_features(client, session):
     make_reports(session)
     exported = records(client.get("/api/v1/reports/export").content)
