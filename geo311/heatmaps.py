@@ -205,7 +205,7 @@ def fresh_sql(table: str, reports: str = "reports", districts: str = "report_dis
               derived: dict[str, str] | None = None) -> str:
     """The fresh aggregation of one rollup over `reports` (a table or a parenthesized query);
     `derived` names the columns of `reports` that hold DERIVED's values where it has them
-    computed already (each is then computed once a report, not once a level or a district)."""
+    computed already (each is then computed once per report, not once per level or district)."""
     sql = _TEMPLATES[table].replace("{reports}", reports).replace("{districts}", districts)
     for name, expression in {**DERIVED, **(derived or {})}.items():
         sql = sql.replace("{" + name + "}", expression)

@@ -35,10 +35,10 @@ DEADLOCK_RETRIES = 5
 ORDER = ("stats_daily", "district_stats_daily", "heat_cells_daily", "heat_cells")
 SLICE_TABLE = "import_rollup_slice"
 CELLS_TABLE = "import_rollup_cells"
-# what the aggregations derive from a report (its Web Mercator point, its days), computed once in
-# the slice: the heat cells divide the point at every level, the district days date a report once
-# a district and a day (a slice of 100,000 reports at 1,000,000: their aggregation 0.78-0.94 ->
-# 0.59-0.68 s)
+# what the aggregations derive from a report (its Web Mercator point, its days), computed once per
+# report in the slice: the heat cells divide the point at every level, and the district days had
+# converted both of a report's dates once per district of it (a slice of 100,000 reports at
+# 1,000,000: that aggregation 0.78-0.94 -> 0.59-0.68 s)
 SLICE_DERIVED = {name: name for name in DERIVED}
 # the slice's aggregations hash and sort a few hundred thousand rows (the district days' sorted
 # 17 MB on disk with the default 16 MB)
