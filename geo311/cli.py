@@ -506,7 +506,8 @@ def import_(
         "--map", help="FIELD=COLUMN: id, lon, lat, category, created_at, updated_at, closed_at, status, "
                       "description, address, reporter_name, reporter_email, reporter_phone (repeat)")] = None,
     mapping_file: Annotated[Path | None, typer.Option(
-        help="YAML/JSON: columns (FIELD: COLUMN), and optionally categories, statuses, date_format, timezone")] = None,
+        help="YAML/JSON: columns (FIELD: COLUMN), and optionally categories, statuses, date_format, timezone, "
+             "encoding, delimiter")] = None,
     categories: Annotated[Path | None, typer.Option(
         help="YAML/JSON: the source's category -> a geo311 category code")] = None,
     fallback_category: Annotated[str | None, typer.Option(
@@ -517,6 +518,11 @@ def import_(
         help="time zone of dates without an offset, e.g. America/Los_Angeles (default UTC)")] = None,
     source: Annotated[str | None, typer.Option(
         help="the source system's name, stored with each record (default: the file's name)")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        help="the file's text encoding, e.g. cp1252 for a CSV saved by Excel on Windows (default utf-8)")] = None,
+    delimiter: Annotated[str | None, typer.Option(
+        help="a CSV's column separator: one character, or tab (default: found from the header line among "
+             "comma, semicolon, tab and |)")] = None,
     dedup: Annotated[bool, typer.Option(
         help="merge duplicates (within the file and into existing reports) by the categories' rules")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1_000_000, help="rows per atomic batch")] = 10_000,
@@ -538,13 +544,16 @@ def import_(
         spec = read_structured(mapping_file, "mapping file") or {}
         if not isinstance(spec, dict):
             _fail(f"the mapping file {mapping_file} must be a mapping (columns: ..., categories: ...)", 2)
-        nested = {"columns", "categories", "statuses", "date_format", "timezone", "fallback_category", "source"}
+        nested = {"columns", "categories", "statuses", "date_format", "timezone", "fallback_category", "source",
+                  "encoding", "delimiter"}
         columns = dict(spec.get("columns") or {}) if nested & set(spec) else dict(spec)
         category_map, status_map = spec.get("categories"), spec.get("statuses")
         date_format = date_format or spec.get("date_format")
         timezone = timezone or spec.get("timezone")
         fallback_category = fallback_category or spec.get("fallback_category")
         source = source or spec.get("source")
+        encoding = encoding or spec.get("encoding")
+        delimiter = delimiter or spec.get("delimiter")
     columns.update(parse_map_options(map_))
     if categories:
         spec = read_structured(categories, "category mapping") or {}
@@ -555,8 +564,8 @@ def import_(
     name = file.name.removesuffix(".gz").rsplit(".", 1)[0]
     opts = ImportOptions(format=fmt, source=source or name, columns=columns or None, category_map=category_map,
                          status_map=status_map, fallback_category=fallback_category, date_format=date_format,
-                         timezone=timezone, dedup=dedup, batch_size=batch_size, writers=writers, dry_run=dry_run,
-                         refused_path=refused, boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
+                         timezone=timezone, encoding=encoding, delimiter=delimiter, dedup=dedup,
+                         batch_size=batch_size, writers=writers, dry_run=dry_run, refused_path=refused, boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
     with Progress(*_rate_columns(), transient=True) as bar:
         tasks: dict[str, int] = {}
 

@@ -1,9 +1,11 @@
 """Reading an import file and turning each record into a staging row (see imports.py for the SQL).
 
-Formats: CSV (a header line; quoted newlines, blank lines and a UTF-8 BOM are fine), GeoJSON (a
+Formats: CSV (a header line; quoted newlines, blank lines and a UTF-8 BOM are fine; comma,
+semicolon, tab or | separated, found from the header line unless given), GeoJSON (a
 FeatureCollection, or GeoJSON text sequences as `geo311 export` writes them) and Open311 JSON (the
-array that GET requests.json returns). Any of them may be gzip-compressed. JSON is read as a
-stream, record by record, so memory stays flat whatever the file's size.
+array that GET requests.json returns). Any of them may be gzip-compressed, and in any encoding
+Python knows (UTF-8 unless given). JSON is read as a stream, record by record, so memory stays flat
+whatever the file's size.
 
 Each record is checked here for what needs no database: coordinates that are numbers in range, a
 category that maps to a geo311 category, dates that parse, a known status. The first problem found
@@ -28,7 +30,7 @@ from typing import Any
 import orjson
 
 from geo311.errors import InvalidInput
-from geo311.import_mapping import FIELDS, Mapping, norm_status
+from geo311.import_mapping import DEFAULT_ENCODING, DELIMITERS, FIELDS, Mapping, norm_status
 from geo311.json_stream import JsonReader
 from geo311.models import CLOSED_STATUSES
 
@@ -50,7 +52,8 @@ FUTURE_SLACK = timedelta(days=1)
 class Source:
     """The file as text (gunzipped when it is gzip, without a BOM), with how far into it we are."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, encoding: str = DEFAULT_ENCODING) -> None:
+        self.name, self.encoding = path.name, encoding
         try:
             self.raw = path.open("rb")
         except OSError as exc:
@@ -59,7 +62,16 @@ class Source:
         gz = self.raw.read(2) == b"\x1f\x8b"
         self.raw.seek(0)
         binary = gzip.GzipFile(fileobj=self.raw, mode="rb") if gz else self.raw
-        self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="", errors="strict")
+        # utf-8-sig reads UTF-8 without its BOM (Excel writes one); utf-16 and utf-32 take theirs themselves
+        codec = "utf-8-sig" if encoding == "utf-8" else encoding
+        self.text = io.TextIOWrapper(binary, encoding=codec, newline="", errors="strict")
+
+    def not_decodable(self, exc: UnicodeDecodeError) -> InvalidInput:
+        """What to tell the person whose file is not in the encoding it was read in."""
+        bad = exc.object[exc.start:exc.start + 4].hex(" ") if isinstance(exc.object, bytes) else "?"
+        hint = ("name its encoding with --encoding: cp1252 for a CSV saved by Excel on Windows, latin-1, "
+                "utf-16, ..." if self.encoding == DEFAULT_ENCODING else "is --encoding right?")
+        return InvalidInput(f"{self.name} is not {self.encoding} text (bytes {bad}: {exc.reason}); {hint}")
 
     def position(self) -> int:
         return self.raw.tell()
@@ -75,14 +87,22 @@ class Source:
         self.close()
 
 
-def csv_header(path: Path) -> list[str]:
-    with Source(path) as src:
+def csv_header(path: Path, encoding: str = DEFAULT_ENCODING, delimiter: str | None = None) -> tuple[list[str], str]:
+    """The CSV's column names and its delimiter: `delimiter`, or the one of DELIMITERS that splits
+    the header line into the most columns (a comma when none does)."""
+    with Source(path, encoding) as src:
         try:
-            for row in csv.reader(without_nul(src.text)):
+            if delimiter is None:
+                first = next((line for line in without_nul(src.text) if line.strip(" \t\r\n,;|\"'")), "")
+                delimiter = max(DELIMITERS, key=lambda d: len(next(csv.reader([first], delimiter=d), [])))
+                src.text.seek(0)
+            for row in csv.reader(without_nul(src.text), delimiter=delimiter):
                 if any(c.strip() for c in row):
-                    return unique_names(row)
-        except (UnicodeDecodeError, csv.Error, gzip.BadGzipFile, EOFError) as exc:
-            raise InvalidInput(f"{path.name} is not a readable UTF-8 CSV: {exc}") from exc
+                    return unique_names(row), delimiter
+        except UnicodeDecodeError as exc:
+            raise src.not_decodable(exc) from exc
+        except (csv.Error, gzip.BadGzipFile, EOFError) as exc:
+            raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
     raise InvalidInput(f"{path.name} is empty: a CSV import needs a header line")
 
 
@@ -264,14 +284,14 @@ Progress = Callable[[int, int], None]  # (records read, bytes of the file read)
 
 
 def csv_rows(src: Source, header: list[str], parser: RecordParser, stats: dict[str, int],
-             progress: Progress | None = None) -> Iterator[tuple]:
+             progress: Progress | None = None, delimiter: str = ",") -> Iterator[tuple]:
     """Staging rows of a CSV. `line` is the record's first physical line."""
     cols = parser.mapping.columns
     width = len(header)
     # a record's fields in FIELDS order, in one C call: an unmapped field reads the None appended
     # after the record's own columns
     fields = itemgetter(*[header.index(cols[f]) if cols.get(f) in header else width for f in FIELDS])
-    reader = csv.reader(without_nul(src.text))
+    reader = csv.reader(without_nul(src.text), delimiter=delimiter)
     dumps = orjson.dumps
     parse = parser.parse
     started_header = False

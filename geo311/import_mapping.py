@@ -5,6 +5,7 @@ are written. Every option is checked before anything is read (a usage error, not
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -38,6 +39,14 @@ STATUS_WORDS = {s: s for s in STATUSES} | {
     "rejected": "not_actionable", "invalid": "not_actionable", "unable_to_locate": "not_actionable",
 }
 
+#: what a file's text is, unless --encoding says otherwise
+DEFAULT_ENCODING = "utf-8"
+#: the delimiters a CSV's header line is tried with when --delimiter does not name one
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+
 @dataclass
 class Mapping:
     """How a file's records become geo311 records."""
@@ -49,6 +58,8 @@ class Mapping:
     fallback_category: int | None = None
     date_format: str | None = None              # strptime; None: ISO 8601
     timezone: tzinfo = UTC                      # for dates without an offset
+    encoding: str = DEFAULT_ENCODING            # of the file's text
+    delimiter: str = ","                        # of a CSV's columns
 
     def category_of(self, value: str) -> int | None:
         found = self.categories.get(value)
@@ -86,6 +97,27 @@ def timezone_named(name: str | None) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidInput(f"unknown time zone {name!r}; use a name like America/Los_Angeles") from exc
+
+
+def encoding_named(name: str | None) -> str:
+    """A Python codec's canonical name (cp1252, latin-1, utf-16, ...); a usage error otherwise."""
+    if not name:
+        return DEFAULT_ENCODING
+    try:
+        return codecs.lookup(name).name
+    except LookupError as exc:
+        raise InvalidInput(f"unknown encoding {name!r}; use a name like utf-8, cp1252 (Excel on Windows), "
+                           "latin-1 or utf-16") from exc
+
+
+def delimiter_named(value: str | None) -> str | None:
+    """--delimiter: one character, or tab / comma / semicolon / pipe; None: found from the header."""
+    if value is None or value == "":
+        return None
+    found = _DELIMITER_NAMES.get(value.strip().lower(), value)
+    if len(found) != 1 or found in "\"\r\n" or found.isalnum():
+        raise InvalidInput(f"--delimiter takes one character (or tab, comma, semicolon, pipe), got {value!r}")
+    return found
 
 
 def norm_status(value: str) -> str:

@@ -35,6 +35,7 @@ with any rolled-back insert). A session-level advisory lock keeps two imports of
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -54,7 +55,13 @@ from sqlalchemy.orm import Session
 from geo311 import import_batches, import_rollups, import_staging, import_writers
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
-from geo311.import_mapping import Mapping, build_mapping, timezone_named
+from geo311.import_mapping import (
+    Mapping,
+    build_mapping,
+    delimiter_named,
+    encoding_named,
+    timezone_named,
+)
 from geo311.import_staging import SKIPPED, Work, work_place
 
 REQUIRED = ("lon", "lat", "category", "created_at")
@@ -84,6 +91,8 @@ class ImportOptions:
     dry_run: bool = False
     refused_path: Path | None = None
     boundary_margin_m: float = 15.0
+    encoding: str | None = None  # of the file (default UTF-8)
+    delimiter: str | None = None  # of a CSV (default: found from its header line)
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
@@ -151,9 +160,10 @@ def _mapping(session: Session, path: Path, opts: ImportOptions) -> tuple[Mapping
         opts.format, columns=opts.columns, category_map=opts.category_map, status_map=opts.status_map,
         active=active, fallback=opts.fallback_category, date_format=opts.date_format,
         timezone=timezone_named(opts.timezone))
+    mapping.encoding = encoding_named(opts.encoding)
     header = None
     if opts.format == "csv":
-        header = files.csv_header(path)
+        header, mapping.delimiter = files.csv_header(path, mapping.encoding, delimiter_named(opts.delimiter))
         given = set(opts.columns or {})
         missing = [f"{f} (column {mapping.columns[f]!r})" for f in mapping.columns
                    if mapping.columns[f] not in header and (f in given or f in REQUIRED)]
@@ -245,7 +255,9 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     options = {k: v for k, v in {"columns": mapping.columns, "dedup": opts.dedup, "batch_size": opts.batch_size,
                                  "date_format": opts.date_format, "timezone": opts.timezone,
                                  "fallback_category": opts.fallback_category,
-                                 "category_map": opts.category_map, "status_map": opts.status_map}.items()
+                                 "category_map": opts.category_map, "status_map": opts.status_map,
+                                 "encoding": mapping.encoding if mapping.encoding != files.DEFAULT_ENCODING else None,
+                                 "delimiter": mapping.delimiter if header is not None else None}.items()
                if v not in (None, {}, False)}
     summary.run_id = s.execute(text(
         "INSERT INTO import_runs (source, file, format, options) VALUES (:s, :f, :fmt, CAST(:o AS jsonb)) RETURNING id"),
@@ -256,7 +268,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     _stage(s, path, opts, mapping, header, summary, progress, work)
     _classify(s, opts, summary, work)
     if summary.refused_file is not None:
-        _write_refused(s, header, summary.refused_file)
+        _write_refused(s, header, summary.refused_file, mapping)
     s.execute(text(
         "UPDATE import_runs SET read = :read, skipped = :skipped, refused = :refused, "
         "refused_reasons = CAST(:reasons AS jsonb) WHERE id = :id"),
@@ -338,15 +350,17 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
     stats = Counter()
-    with files.Source(path) as src:
+    with files.Source(path, mapping.encoding) as src:
         tick = (lambda rows, pos: progress("read", rows, pos, src.size)) if progress else None
-        rows = (files.csv_rows(src, header, parser, stats, tick) if opts.format == "csv"
+        rows = (files.csv_rows(src, header, parser, stats, tick, mapping.delimiter) if opts.format == "csv"
                 else files.json_rows(src, opts.format, parser, tick))
         try:
             with raw.cursor() as cur, import_staging.copy_stage(cur) as copy:
                 for row in rows:
                     copy.write_row(row)
-        except (UnicodeDecodeError, EOFError, OSError) as exc:
+        except UnicodeDecodeError as exc:
+            raise src.not_decodable(exc) from exc
+        except (EOFError, OSError) as exc:
             raise InvalidInput(f"cannot read {path.name}: {exc}") from exc
         except csv.Error as exc:
             raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
@@ -366,26 +380,35 @@ def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: Wor
             summary.refused[why] = n
 
 
-def _write_refused(s: Session, header: list[str] | None, target: Path) -> None:
+def _write_refused(s: Session, header: list[str] | None, target: Path, mapping: Mapping) -> None:
+    """The refused rows with their reasons. For a CSV, its own columns in its own delimiter and
+    encoding, so that the fixed file imports again with the same options."""
     raw = s.connection().connection.driver_connection
+    delimiter, encoding = ",", files.DEFAULT_ENCODING
     if header is not None:
         names = [*header, "refused_line", "refused_reason", "refused_detail"]
         cols = sql.SQL(", ").join([*(sql.SQL("s.raw->>{}").format(sql.Literal(h)) for h in header),
                                    sql.SQL("r.line, r.why, r.why_detail")])
+        delimiter, encoding = mapping.delimiter, mapping.encoding
     else:
         names = ["refused_record", "refused_reason", "refused_detail", "record"]
         cols = sql.SQL("r.line, r.why, r.why_detail, s.raw::text")
     query = sql.SQL("COPY (SELECT {} FROM import_rows r JOIN import_stage s ON s.line = r.line "
                     "WHERE r.why IS NOT NULL AND r.why <> {} ORDER BY r.line) "
-                    "TO STDOUT WITH (FORMAT csv)").format(cols, sql.Literal(SKIPPED))
+                    "TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(cols, sql.Literal(SKIPPED),
+                                                                        sql.Literal(delimiter))
+    # the server sends UTF-8, a row at a time; another encoding gets each row re-encoded (a character
+    # the encoding cannot hold, which only geo311's own reason could bring, becomes '?')
+    encode = (None if encoding == files.DEFAULT_ENCODING
+              else codecs.getincrementalencoder(encoding)(errors="replace").encode)
     try:
         with target.open("wb") as out, raw.cursor() as cur:
             head = io.StringIO()
-            csv.writer(head, lineterminator="\n").writerow(names)
-            out.write(head.getvalue().encode())
+            csv.writer(head, delimiter=delimiter, lineterminator="\n").writerow(names)
+            out.write(encode(head.getvalue()) if encode else head.getvalue().encode())
             with cur.copy(query) as copy:
                 for data in copy:
-                    out.write(data)
+                    out.write(encode(bytes(data).decode()) if encode else data)
     except OSError as exc:
         raise InvalidInput(f"cannot write the refused rows to {target}: {exc.strerror or exc}") from exc
 

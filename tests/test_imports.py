@@ -308,6 +308,78 @@ def feature(point, props, geometry_type="Point"):
     return {"type": "Feature", "geometry": geometry, "properties": props}
 
 
+EXCEL_COLUMNS = {k: v for k, v in COLUMNS.items() if k in ("id", "created_at", "category", "description", "lon", "lat")}
+
+
+def excel_csv(rows: int, delimiter: str) -> str:
+    """What Excel saves: its own delimiter, CRLF, accented text, a quoted delimiter; row `rows + 1`
+    has bad coordinates."""
+    d = delimiter
+    lines = [d.join(["Unique Key", "Created Date", "Complaint Type", "Descriptor", "Longitude", "Latitude"])]
+    for i in range(1, rows + 1):
+        spot = offset(HOSFORD, east_m=i * 3)
+        lines.append(d.join([str(i), "2024-03-01T10:00:00Z", "Graffiti", f"tag number {i}", f"{spot[0]:.7f}",
+                             f"{spot[1]:.7f}"]))
+    lines.append(d.join([str(rows + 1), "2024-03-01T10:00:00Z", "Graffiti", "se\u00f1al", "-122.6x", "45.51"]))
+    lines.append(d.join([str(rows + 2), "2024-03-02T10:00:00Z", "Graffiti", f'"Caf\u00e9{d} mur"',
+                         *_pt(ST_JOHNS).split(",")]))
+    return "\r\n".join(lines) + "\r\n"
+
+
+def test_excel_csv_in_cp1252_with_semicolons(session, tmp_path):
+    """A CSV saved by Excel on Windows: cp1252, semicolons. Read as UTF-8 it fails with a message that
+    names --encoding, at the header or (past the first block of text) mid-file, storing nothing;
+    with --encoding cp1252 it imports, the delimiter found from the header; its refused rows come
+    back in cp1252 and semicolons, and import again once fixed."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes(excel_csv(300, ";").encode("cp1252"))  # the first accent lies past 8 KB of text
+    before = counts(session)
+    common = {"format": "csv", "columns": EXCEL_COLUMNS, "category_map": CATEGORIES, "dedup": False}
+    with pytest.raises(InvalidInput, match=r"excel.csv is not utf-8 text \(bytes f1.*--encoding: cp1252"):
+        import_file(session, path, ImportOptions(source="excel", **common))
+    assert counts(session)[:5] == before[:5]
+    assert session.execute(text("SELECT status FROM import_runs WHERE source = 'excel'")).scalar() == "failed"
+
+    refused = tmp_path / "refused.csv"
+    s = import_file(session, path, ImportOptions(source="excel2", encoding="cp1252", refused_path=refused, **common))
+    assert (s.read, s.imported, dict(s.refused)) == (302, 301, {"bad or missing coordinates": 1})
+    got = imported(session, "excel2")
+    assert got["302"].description == "Caf\u00e9; mur" and got["1"].description == "tag number 1"
+    options = session.execute(text("SELECT options FROM import_runs WHERE source = 'excel2'")).scalar()
+    assert (options["encoding"], options["delimiter"]) == ("cp1252", ";")
+
+    body = refused.read_bytes().decode("cp1252")
+    rows = list(csv.DictReader(io.StringIO(body, newline=""), delimiter=";"))
+    assert [(r["Unique Key"], r["Descriptor"], r["refused_reason"]) for r in rows] == [
+        ("301", "se\u00f1al", "bad or missing coordinates")]
+    refused.write_bytes(body.replace("-122.6x", f"{HOSFORD[0]:.7f}").encode("cp1252"))
+    again = import_file(session, refused, ImportOptions(source="excel2", encoding="cp1252", **common))
+    assert (again.imported, again.skipped, again.refused_total) == (1, 0, 0)
+    assert imported(session, "excel2")["301"].description == "se\u00f1al"
+
+
+def test_excel_unicode_text_and_delimiter_options(session, tmp_path):
+    """Excel's "Unicode Text": UTF-16 with a BOM, tab-separated; a pipe named with --delimiter."""
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(excel_csv(3, "\t").encode("utf-16"))
+    s = import_file(session, path, ImportOptions(format="csv", source="u16", columns=EXCEL_COLUMNS,
+                                                 category_map=CATEGORIES, encoding="UTF16", refused_path=tmp_path / "r"))
+    assert (s.imported, s.refused_total) == (4, 1)
+    assert imported(session, "u16")["5"].description == "Caf\u00e9\t mur"
+    assert (tmp_path / "r").read_bytes().startswith(b"\xff\xfe")  # back in UTF-16, its BOM first
+
+    piped = tmp_path / "piped.csv"
+    piped.write_text(excel_csv(2, "|").replace("Graffiti", "Graffiti,Tag"))  # a comma in every row
+    s = import_file(session, piped, ImportOptions(format="csv", source="pipe", columns=EXCEL_COLUMNS,
+                                                  category_map={"Graffiti,Tag": "graffiti"}, delimiter="pipe",
+                                                  refused_path=tmp_path / "r2"))
+    assert (s.imported, s.refused_total) == (3, 1)
+    for bad, message in [({"encoding": "klingon"}, "unknown encoding 'klingon'"),
+                         ({"delimiter": "ab"}, "--delimiter takes one character")]:
+        with pytest.raises(InvalidInput, match=message):
+            import_file(session, piped, ImportOptions(format="csv", source="pipe", columns=EXCEL_COLUMNS, **bad))
+
+
 def test_geojson_collection_and_sequence(session, tmp_path):
     features = [
         feature(HOSFORD, {"id": "g1", "category": "campsite", "created_at": "2024-04-01T08:00:00-07:00",
@@ -428,6 +500,23 @@ def test_cli_import(settings, session_factory, messy, tmp_path, existing_graffit
     bad = runner.invoke(app, ["import", str(messy), "--source", "x"],
                         obj=Runtime(settings, session_factory=session_factory))
     assert bad.exit_code == 1 and "lacks lon (column 'lon')" in bad.output and "Traceback" not in bad.output
+
+
+def test_cli_encoding_and_delimiter(settings, session_factory, tmp_path):
+    """--encoding and --delimiter on the command line, or in the mapping file."""
+    path = tmp_path / "export.txt"
+    path.write_bytes(excel_csv(2, "\t").encode("cp1252"))
+    spec = tmp_path / "legacy.yaml"
+    spec.write_text("columns:\n" + "".join(f"  {f}: {c}\n" for f, c in EXCEL_COLUMNS.items())
+                    + "categories:\n  Graffiti: graffiti\nencoding: cp1252\n")
+    runner = CliRunner()
+    run = runner.invoke(app, ["import", str(path), "--format", "csv", "--mapping-file", str(spec), "--source", "cli1",
+                              "--delimiter", "tab"], obj=Runtime(settings, session_factory=session_factory))
+    assert run.exit_code == 0, run.output
+    assert "read 4, imported 3 new reports" in run.output
+    bad = runner.invoke(app, ["import", str(path), "--format", "csv", "--mapping-file", str(spec), "--source", "cli2",
+                              "--encoding", "utf-8"], obj=Runtime(settings, session_factory=session_factory))
+    assert bad.exit_code == 1 and "export.txt is not utf-8 text" in bad.output and "Traceback" not in bad.output
 
 
 def test_summary_counts_one_in_the_singular():
