@@ -571,7 +571,8 @@ def import_(
 
         def tick(phase: str, rows: int, done: int, total: int | None) -> None:
             if phase not in tasks:
-                label = {"read": "reading  ", "import": "importing", "rollups": "dashboards"}[phase]
+                label = {"read": "reading  ", "locate": "locating ", "import": "importing",
+                         "rollups": "dashboards"}[phase]
                 tasks[phase] = bar.add_task(label, total=total, rows=0)
             fields = {"rows": rows} if rows >= 0 else {}
             bar.update(tasks[phase], completed=done, total=total, **fields)

@@ -40,7 +40,8 @@ FROM import_rows r WHERE r.batch = :batch"""
 # times a row), in the order of the file: a batch is consecutive in time, its rows scattered over the
 # staging table, and one index scan for the sorted array of their lines reads its pages in turn
 _TEXT = """CREATE TEMP TABLE import_text AS
-SELECT s.line, s.description, s.address, s.reporter_name, s.reporter_email, s.reporter_phone, s.source_status, s.raw
+SELECT s.line, s.description, s.address, s.matched_address, s.reporter_name, s.reporter_email, s.reporter_phone,
+       s.source_status, s.raw
 FROM import_stage s WHERE s.line = ANY (ARRAY(SELECT line FROM import_batch))"""
 
 
@@ -67,11 +68,11 @@ def _write_sql(norms: bool) -> dict[str, str]:
                  if norms else "")
     return {
         "reports": """INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
-                                address, submission_count, near_boundary, created_at, updated_at, closed_at,
-                                source, source_id)
+                                address, matched_address, submission_count, near_boundary, created_at, updated_at,
+                                closed_at, source, source_id)
             SELECT b.report_id, b.category_id, b.geom, b.status,
                    least(5, c.default_priority + floor(log(2, b.n))::int), b.jurisdiction_id, b.agency,
-                   s.description, s.address, b.n, b.near_boundary, b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
+                   s.description, s.address, s.matched_address, b.n, b.near_boundary, b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
             FROM import_batch b JOIN categories c ON c.id = b.category_id JOIN import_text s ON s.line = b.line
             WHERE b.creates ORDER BY b.report_id""",
         "targets": """UPDATE reports r SET submission_count = r.submission_count + x.n,

@@ -45,6 +45,8 @@ UNMAPPED = "unmapped category"
 BAD_DATE = "bad date"
 BAD_STATUS = "unknown status"
 DUPLICATE = "duplicate within the file"
+ADDRESS_NOT_FOUND = "address not found"
+NO_GEOMETRY = "no geometry"
 FUTURE_SLACK = timedelta(days=1)
 
 
@@ -135,6 +137,9 @@ class RecordParser:
     def __post_init__(self) -> None:
         self._statuses: dict[str, str | None] = {}  # a status as written -> geo311's, or None: unknown
         self._latest = self.now + FUTURE_SLACK
+        #: records with no point but an address, staged without coordinates for the import to locate
+        #: (import_staging.locate_addresses)
+        self.to_locate = 0
 
     def date(self, value: Any) -> datetime:
         text = value.strip() if isinstance(value, str) else str(value).strip()
@@ -169,20 +174,33 @@ class RecordParser:
         category_id = None
         created_at = updated_at = closed_at = None
         geo_status = None
-        # coordinates (float() takes surrounding whitespace itself)
+        # coordinates (float() takes surrounding whitespace itself). None at all (nor a geometry), or
+        # [0, 0], which old systems write for "none": the address, if there is one, is looked up later
         if geometry_problem:
-            reason, detail = BAD_COORDINATES, geometry_problem
+            if geometry_problem == NO_GEOMETRY and not _blank(address):
+                self.to_locate += 1
+            else:
+                reason, detail = BAD_COORDINATES, geometry_problem
         else:
             try:
                 x = float(lon)
                 y = float(lat)
             except (TypeError, ValueError):
-                reason = BAD_COORDINATES
-                detail = ("coordinates missing" if _blank(lon) or _blank(lat)
-                          else f"coordinates [{lon}, {lat}] are not numbers")
                 x = y = None
+                if _blank(lon) and _blank(lat) and not _blank(address):
+                    self.to_locate += 1
+                else:
+                    reason = BAD_COORDINATES
+                    detail = ("coordinates missing" if _blank(lon) or _blank(lat)
+                              else f"coordinates [{lon}, {lat}] are not numbers")
             else:
-                if not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN fails both; an infinity the range
+                if x == 0.0 and y == 0.0:
+                    x = y = None
+                    if _blank(address):
+                        reason, detail = BAD_COORDINATES, "coordinates [0, 0]: none given"
+                    else:
+                        self.to_locate += 1
+                elif not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN fails both; an infinity the range
                     if math.isfinite(x) and math.isfinite(y):
                         reason, detail = BAD_COORDINATES, f"coordinates [{x}, {y}] are out of range (lon, lat)"
                     else:
@@ -356,7 +374,7 @@ def json_rows(src: Source, fmt: str, parser: RecordParser, progress: Progress | 
 
 def _point(geometry: Any) -> tuple[Any, Any, str | None]:
     if not isinstance(geometry, dict):
-        return None, None, "no geometry"
+        return None, None, NO_GEOMETRY
     if geometry.get("type") != "Point":
         return None, None, f"geometry is a {geometry.get('type')}, not a Point"
     coords = geometry.get("coordinates")

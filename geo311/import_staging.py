@@ -5,7 +5,7 @@ its batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -56,7 +56,7 @@ STAGE = """CREATE {kind} TABLE {work}.import_stage (
     line bigint, key text, reason text, detail text, lon float8, lat float8, category_id int,
     created_at timestamptz, updated_at timestamptz, closed_at timestamptz, status text, source_status text,
     description text, address text, reporter_name text, reporter_email text, reporter_phone text,
-    source_id text, raw jsonb) {quiet}"""
+    source_id text, raw jsonb, matched_address text) {quiet}"""
 #: the matching's index of the staged points (_MATCH), built once the file is read: filling it row
 #: by row during the COPY cost the server 11 s of CPU at 1,000,000 rows (18 s with the COPY's own
 #: 7, more than the 12 s of Python reading the file on the other core), building it after 2.8 s.
@@ -64,7 +64,10 @@ STAGE = """CREATE {kind} TABLE {work}.import_stage (
 #: COPY ... FREEZE sets (copy_stage)
 STAGE_POINTS = """CREATE INDEX import_stage_point ON import_stage USING gist ((ST_SetSRID(ST_MakePoint(lon, lat), 4326)))
     INCLUDE (line, category_id, lon, lat) WHERE reason IS NULL"""
-#: the types of STAGE's columns, in order, for its binary COPY
+#: the columns of STAGE that the binary COPY fills, and their types, in order (matched_address is
+#: filled by locate_addresses)
+STAGE_COLUMNS = ("line, key, reason, detail, lon, lat, category_id, created_at, updated_at, closed_at, status, "
+                 "source_status, description, address, reporter_name, reporter_email, reporter_phone, source_id, raw")
 STAGE_TYPES = ["int8", "text", "text", "text", "float8", "float8", "int4", "timestamptz", "timestamptz",
                "timestamptz", "text", "text", "text", "text", "text", "text", "text", "text", "jsonb"]
 
@@ -86,9 +89,44 @@ def copy_stage(cur: Cursor) -> Iterator[Copy]:
     numbers, dates or escapes (the staging of 1,000,000 rows: 13.8 -> 10.1 µs a row). FREEZE (the
     table is new in this transaction) marks its pages all-visible, for the matching's index-only scans."""
     cur.adapters.register_dumper(None, _JsonTextDumper)
-    with cur.copy("COPY import_stage FROM STDIN WITH (FORMAT BINARY, FREEZE)") as copy:
+    with cur.copy(f"COPY import_stage ({STAGE_COLUMNS}) FROM STDIN WITH (FORMAT BINARY, FREEZE)") as copy:
         copy.set_types(STAGE_TYPES)
         yield copy
+
+
+# ----- records without a point: their address looked up ----------------------------------------------
+_TO_LOCATE = "SELECT DISTINCT address FROM import_stage WHERE reason IS NULL AND lon IS NULL ORDER BY address"
+_LOCATED = f"""UPDATE import_stage st
+    SET lon = g.lon, lat = g.lat, matched_address = g.matched,
+        reason = CASE WHEN g.lon IS NULL THEN '{files.ADDRESS_NOT_FOUND}' END, detail = g.detail
+    FROM import_located g WHERE st.reason IS NULL AND st.lon IS NULL AND st.address = g.address"""
+
+#: an address -> (lon, lat, the address point's own label) when one address point stands out, or
+#: (None, None, why not)
+Locate = Callable[[str], tuple[float | None, float | None, str | None]]
+
+
+def locate_addresses(s: Session, locate: Locate, progress: Callable[[int, int], None] | None = None) -> int:
+    """Staged records with an address and no point get the point of their address, by the rule of
+    an address-only submission (intake.locate): each distinct address looked up once; those that
+    do not stand out are refused (ADDRESS_NOT_FOUND, with why). Returns the records located."""
+    addresses = s.execute(text(_TO_LOCATE)).scalars().all()
+    found = []
+    for i, address in enumerate(addresses, start=1):
+        lon, lat, label = locate(address)
+        found.append((address, lon, lat, label if lon is not None else None, None if lon is not None else label))
+        if progress and i % 100 == 0:
+            progress(i, len(addresses))
+    s.execute(text("CREATE TEMP TABLE import_located (address text PRIMARY KEY, lon float8, lat float8, "
+                   "matched text, detail text)"))
+    with s.connection().connection.driver_connection.cursor() as cur, \
+            cur.copy("COPY import_located FROM STDIN") as copy:
+        for row in found:
+            copy.write_row(row)
+    s.execute(text(_LOCATED))
+    located = s.execute(text("SELECT count(*) FROM import_stage WHERE matched_address IS NOT NULL")).scalar()
+    s.execute(text("DROP TABLE import_located"))
+    return located
 
 
 # the matching first, on its own, driven by the parts of the jurisdictions and of the districts:

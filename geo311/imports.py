@@ -52,7 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches, import_rollups, import_staging, import_writers
+from geo311 import geocoding, import_batches, import_rollups, import_staging, import_writers
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import (
@@ -112,6 +112,7 @@ class ImportSummary:
     merged_existing: int = 0
     skipped: int = 0
     blank: int = 0
+    located: int = 0
     refused: Counter = field(default_factory=Counter)
     refused_file: Path | None = None
     batches: int = 0
@@ -130,6 +131,8 @@ class ImportSummary:
                + f", skipped {self.skipped} already imported, refused {self.refused_total} "
                f"({rate:,.0f} rows/s, {self.seconds:.1f} s, {counted(self.batches, 'batch', 'batches')})"]
         out += [f"  refused {n}: {why}" for why, n in sorted(self.refused.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if self.located:
+            out.append(f"  located by their address (no coordinates given): {self.located}")
         if self.blank:
             out.append(f"  blank lines ignored: {self.blank}")
         if self.refused_file and self.refused:
@@ -366,8 +369,34 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
             raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
         if progress:
             progress("read", -1, src.size, src.size)
+    if parser.to_locate:
+        summary.located = import_staging.locate_addresses(
+            s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress else None)
     s.execute(text(import_staging.STAGE_POINTS))
     summary.blank = stats["blank"]
+
+
+def _locator(s: Session) -> import_staging.Locate:
+    """An address -> its point by intake's rule for address-only submissions (geocoding.clear_best),
+    or why not."""
+    loaded = s.execute(text("SELECT EXISTS (SELECT 1 FROM addresses)")).scalar()
+
+    def locate(address: str) -> tuple[float | None, float | None, str | None]:
+        if not loaded:
+            return None, None, "no coordinates, and no address points are loaded to look the address up"
+        if len(address) > 200:
+            return None, None, "no coordinates, and the address is too long to look up (200 characters at most)"
+        found = geocoding.geocode(s, address, limit=5)
+        best = geocoding.clear_best(found)
+        if best is not None:
+            return best["lon"], best["lat"], best["address"]
+        top = found["candidates"]
+        if top:
+            return None, None, (f"no coordinates, and {address!r} could be several places: "
+                                + "; ".join(c["address"] for c in top))
+        return None, None, f"no coordinates, and {found.get('message') or f'no address like {address!r} is known here'}"
+
+    return locate
 
 
 # ----- 2. matching and classification (import_staging) -----------------------------------------

@@ -380,6 +380,63 @@ def test_excel_unicode_text_and_delimiter_options(session, tmp_path):
             import_file(session, piped, ImportOptions(format="csv", source="pipe", columns=EXCEL_COLUMNS, **bad))
 
 
+def test_records_without_a_point_are_located_by_their_address(session, tmp_path):
+    """No coordinates (or [0, 0]) but an address: placed on the address point by intake's rule for
+    address-only submissions, its label kept as matched_address; refused with why when the address
+    is not found, and as missing coordinates when there is no address, or only half a point."""
+    from tests.test_geocoding import DIVISION_1101
+
+    where = [float(DIVISION_1101["LON"]), float(DIVISION_1101["LAT"])]
+    path = tmp_path / "addresses.csv"
+    path.write_text("Unique Key,Created Date,Complaint Type,Longitude,Latitude,Incident Address\n"
+                    "1,2024-03-01T10:00:00Z,Graffiti,,,1101 SE Division St\n"
+                    "2,2024-03-01T11:00:00Z,Graffiti,0,0,1101 se division st\n"
+                    "3,2024-03-01T12:00:00Z,Graffiti,,,99999 SE Nowhere Blvd\n"
+                    "4,2024-03-01T13:00:00Z,Graffiti,,,\n"
+                    "5,2024-03-01T14:00:00Z,Graffiti,0.0,0.0,\n"
+                    f"6,2024-03-01T15:00:00Z,Graffiti,{where[0]},,1101 SE Division St\n")
+    refused = tmp_path / "refused.csv"
+    s = import_file(session, path, ImportOptions(
+        format="csv", source="addr", category_map=CATEGORIES, refused_path=refused,
+        columns={k: v for k, v in COLUMNS.items() if k in ("id", "created_at", "category", "lon", "lat", "address")}))
+    assert (s.imported, s.located, dict(s.refused)) == (2, 2, {"address not found": 1, "bad or missing coordinates": 3})
+    assert "  located by their address (no coordinates given): 2" in s.lines()
+    got = imported(session, "addr")
+    for key in ("1", "2"):
+        assert [got[key].lon, got[key].lat] == pytest.approx(where, abs=1e-6)
+        assert got[key].matched_address == "1101 Southeast Division Street"
+    assert got["1"].address == "1101 SE Division St" and got["1"].jurisdiction_id is not None
+    details = {r["Unique Key"]: (r["refused_reason"], r["refused_detail"]) for r in csv.DictReader(refused.open())}
+    assert details["3"][0] == "address not found" and "'99999 SE Nowhere Blvd'" in details["3"][1]
+    assert details["4"] == ("bad or missing coordinates", "coordinates missing")
+    assert details["5"] == ("bad or missing coordinates", "coordinates [0, 0]: none given")
+    assert details["6"] == ("bad or missing coordinates", "coordinates missing")
+    assert rollup_drift(session) == ZERO_DRIFT
+
+    # Open311 allows a request with an address and no point; GeoJSON a feature without a geometry
+    o311 = tmp_path / "requests.json"
+    o311.write_text(json.dumps([{"service_request_id": "r1", "service_code": "graffiti", "address": "1101 SE Division St",
+                                 "requested_datetime": "2024-03-02T10:00:00Z", "status": "open"}]))
+    geo = tmp_path / "features.geojson"
+    geo.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        feature(None, {"id": "g1", "category": "graffiti", "created_at": "2024-03-02T10:00:00Z",
+                       "address": "1101 SE Division St"}),
+        feature(None, {"id": "g2", "category": "graffiti", "created_at": "2024-03-02T10:00:00Z"})]}))
+    a = import_file(session, o311, ImportOptions(format="open311-json", source="addr311"))
+    b = import_file(session, geo, ImportOptions(format="geojson", source="addrgeo", refused_path=tmp_path / "r.csv"))
+    assert (a.imported, a.located, b.imported, b.located, dict(b.refused)) == (
+        1, 1, 1, 1, {"bad or missing coordinates": 1})
+    assert [imported(session, "addrgeo")["g1"].lon, imported(session, "addr311")["r1"].lat] == pytest.approx(
+        [where[0], where[1]], abs=1e-6)
+
+    session.execute(text("DELETE FROM addresses"))  # (the test's transaction is rolled back)
+    c = import_file(session, path, ImportOptions(
+        format="csv", source="addr-none", category_map=CATEGORIES, refused_path=tmp_path / "r2.csv",
+        columns={k: v for k, v in COLUMNS.items() if k in ("id", "created_at", "category", "lon", "lat", "address")}))
+    assert (c.imported, c.refused["address not found"]) == (0, 3)
+    assert "no address points are loaded" in (tmp_path / "r2.csv").read_text()
+
+
 def test_geojson_collection_and_sequence(session, tmp_path):
     features = [
         feature(HOSFORD, {"id": "g1", "category": "campsite", "created_at": "2024-04-01T08:00:00-07:00",
