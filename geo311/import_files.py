@@ -42,6 +42,7 @@ OUTSIDE = "outside every jurisdiction"
 NOT_SERVED = "category not served there"
 NO_CATEGORY = "category missing"
 UNMAPPED = "unmapped category"
+UNMAPPED_DETAIL = " is not mapped to a geo311 category"  # after the type, quoted
 BAD_DATE = "bad date"
 BAD_STATUS = "unknown status"
 DUPLICATE = "duplicate within the file"
@@ -213,7 +214,7 @@ class RecordParser:
             else:
                 category_id = m.category_of(cat if isinstance(cat, str) else str(cat))
                 if category_id is None:
-                    reason, detail = UNMAPPED, f"{str(cat).strip()!r} is not mapped to a geo311 category"
+                    reason, detail = UNMAPPED, f"{str(cat).strip()!r}{UNMAPPED_DETAIL}"
         # dates
         if reason is None:
             which = "created_at"

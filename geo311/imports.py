@@ -70,6 +70,8 @@ REQUIRED = ("lon", "lat", "category", "created_at")
 # import waited up to 2.4 s with 50,000, 0.6 s with 10,000)
 DEFAULT_BATCH = 10_000
 DEFAULT_WRITERS = 2
+#: the unmapped source types the summary names
+UNMAPPED_SHOWN = 10
 
 #: progress(phase, rows, done, total): phase 'read' counts bytes of the file, 'import' rows written
 Progress = Callable[[str, int, int, int | None], None]
@@ -113,6 +115,7 @@ class ImportSummary:
     skipped: int = 0
     blank: int = 0
     located: int = 0
+    unmapped: list[tuple[str, int]] = field(default_factory=list)  # the unmapped types (quoted), rows
     refused: Counter = field(default_factory=Counter)
     refused_file: Path | None = None
     batches: int = 0
@@ -130,7 +133,13 @@ class ImportSummary:
                + (f" ({self.merged_existing} into reports that were there before)" if self.merged_existing else "")
                + f", skipped {self.skipped} already imported, refused {self.refused_total} "
                f"({rate:,.0f} rows/s, {self.seconds:.1f} s, {counted(self.batches, 'batch', 'batches')})"]
-        out += [f"  refused {n}: {why}" for why, n in sorted(self.refused.items(), key=lambda kv: (-kv[1], kv[0]))]
+        for why, n in sorted(self.refused.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  refused {n}: {why}")
+            if why == files.UNMAPPED and self.unmapped:
+                shown = ", ".join(f"{kind} ({k})" for kind, k in self.unmapped)
+                more = " ..." if len(self.unmapped) == UNMAPPED_SHOWN else ""
+                out.append(f"    the types, most frequent first: {shown}{more}; map them with --categories "
+                           "or take them with --fallback-category")
         if self.located:
             out.append(f"  located by their address (no coordinates given): {self.located}")
         if self.blank:
@@ -407,6 +416,10 @@ def _classify(s: Session, opts: ImportOptions, summary: ImportSummary, work: Wor
             summary.skipped = n
         elif why is not None:
             summary.refused[why] = n
+    if summary.refused.get(files.UNMAPPED):
+        summary.unmapped = [(detail.removesuffix(files.UNMAPPED_DETAIL), n) for detail, n in s.execute(
+            text("SELECT detail, count(*) FROM import_stage WHERE reason = :r GROUP BY detail "
+                 "ORDER BY count(*) DESC, detail LIMIT :k"), {"r": files.UNMAPPED, "k": UNMAPPED_SHOWN})]
 
 
 def _write_refused(s: Session, header: list[str] | None, target: Path, mapping: Mapping) -> None:

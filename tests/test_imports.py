@@ -551,6 +551,8 @@ def test_cli_import(settings, session_factory, messy, tmp_path, existing_graffit
     assert result.exit_code == 0, result.output
     assert "read 17, imported 5 new reports, merged 2 (1 into reports that were there before)" in result.output
     assert "refused 2: bad date" in result.output and "blank lines ignored: 2" in result.output
+    assert ("refused 1: unmapped category\n    the types, most frequent first: 'Unicorn sighting' (1); map them with "
+            "--categories or take them with --fallback-category") in result.output
     assert (tmp_path / "service_requests.refused.csv").exists()
     again = runner.invoke(app, [*args, "--dry-run"], obj=Runtime(settings, session_factory=session_factory))
     assert "dry run, nothing stored: would import 0 new reports, merged 0, skipped 7 already imported" in again.output
@@ -574,6 +576,20 @@ def test_cli_encoding_and_delimiter(settings, session_factory, tmp_path):
     bad = runner.invoke(app, ["import", str(path), "--format", "csv", "--mapping-file", str(spec), "--source", "cli2",
                               "--encoding", "utf-8"], obj=Runtime(settings, session_factory=session_factory))
     assert bad.exit_code == 1 and "export.txt is not utf-8 text" in bad.output and "Traceback" not in bad.output
+
+
+def test_summary_names_the_most_frequent_unmapped_types(session, tmp_path):
+    path = tmp_path / "types.csv"
+    kinds = ["Noise"] * 3 + ["Blocked Driveway"] * 2 + [f"Type {i:02d}" for i in range(12)] + ["Graffiti"]
+    path.write_text("Unique Key,Created Date,Complaint Type,Longitude,Latitude\n" + "".join(
+        f"{i},2024-03-01T10:00:00Z,{kind},{_pt(offset(HOSFORD, east_m=9 * i))}\n" for i, kind in enumerate(kinds)))
+    s = import_file(session, path, ImportOptions(
+        format="csv", source="types", category_map=CATEGORIES, refused_path=tmp_path / "r.csv",
+        columns={k: v for k, v in COLUMNS.items() if k in ("id", "created_at", "category", "lon", "lat")}))
+    assert (s.imported, s.refused["unmapped category"]) == (1, 17)
+    assert s.unmapped == [("'Noise'", 3), ("'Blocked Driveway'", 2), *((f"'Type {i:02d}'", 1) for i in range(8))]
+    assert any(line.startswith("    the types, most frequent first: 'Noise' (3), 'Blocked Driveway' (2), 'Type 00' (1)")
+               and "'Type 07' (1) ...; map them" in line for line in s.lines())
 
 
 def test_summary_counts_one_in_the_singular():
