@@ -507,7 +507,7 @@ def import_(
                       "description, address, reporter_name, reporter_email, reporter_phone (repeat)")] = None,
     mapping_file: Annotated[Path | None, typer.Option(
         help="YAML/JSON: columns (FIELD: COLUMN), and optionally categories, statuses, date_format, timezone, "
-             "encoding, delimiter")] = None,
+             "encoding, delimiter, srid")] = None,
     categories: Annotated[Path | None, typer.Option(
         help="YAML/JSON: the source's category -> a geo311 category code")] = None,
     fallback_category: Annotated[str | None, typer.Option(
@@ -520,6 +520,9 @@ def import_(
         help="the source system's name, stored with each record (default: the file's name)")] = None,
     encoding: Annotated[str | None, typer.Option(
         help="the file's text encoding, e.g. cp1252 for a CSV saved by Excel on Windows (default utf-8)")] = None,
+    srid: Annotated[int | None, typer.Option(
+        help="the coordinates' spatial reference, an EPSG code: e.g. 2913 for Oregon State Plane North in feet "
+             "(default 4326: longitude and latitude)")] = None,
     delimiter: Annotated[str | None, typer.Option(
         help="a CSV's column separator: one character, or tab (default: found from the header line among "
              "comma, semicolon, tab and |)")] = None,
@@ -545,7 +548,7 @@ def import_(
         if not isinstance(spec, dict):
             _fail(f"the mapping file {mapping_file} must be a mapping (columns: ..., categories: ...)", 2)
         nested = {"columns", "categories", "statuses", "date_format", "timezone", "fallback_category", "source",
-                  "encoding", "delimiter"}
+                  "encoding", "delimiter", "srid"}
         columns = dict(spec.get("columns") or {}) if nested & set(spec) else dict(spec)
         category_map, status_map = spec.get("categories"), spec.get("statuses")
         date_format = date_format or spec.get("date_format")
@@ -554,6 +557,7 @@ def import_(
         source = source or spec.get("source")
         encoding = encoding or spec.get("encoding")
         delimiter = delimiter or spec.get("delimiter")
+        srid = srid or spec.get("srid")
     columns.update(parse_map_options(map_))
     if categories:
         spec = read_structured(categories, "category mapping") or {}
@@ -564,7 +568,7 @@ def import_(
     name = file.name.removesuffix(".gz").rsplit(".", 1)[0]
     opts = ImportOptions(format=fmt, source=source or name, columns=columns or None, category_map=category_map,
                          status_map=status_map, fallback_category=fallback_category, date_format=date_format,
-                         timezone=timezone, encoding=encoding, delimiter=delimiter, dedup=dedup,
+                         timezone=timezone, encoding=encoding, delimiter=delimiter, srid=srid, dedup=dedup,
                          batch_size=batch_size, writers=writers, dry_run=dry_run, refused_path=refused, boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
     with Progress(*_rate_columns(), transient=True) as bar:
         tasks: dict[str, int] = {}

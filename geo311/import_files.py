@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from geo311.errors import InvalidInput
-from geo311.import_mapping import DEFAULT_ENCODING, DELIMITERS, FIELDS, Mapping, norm_status
+from geo311.import_mapping import DEFAULT_ENCODING, DELIMITERS, FIELDS, WGS84, Mapping, norm_status
 from geo311.json_stream import JsonReader
 from geo311.models import CLOSED_STATUSES
 
@@ -141,6 +141,11 @@ class RecordParser:
         #: records with no point but an address, staged without coordinates for the import to locate
         #: (import_staging.locate_addresses)
         self.to_locate = 0
+        # the coordinates' range: longitude and latitude; in another spatial reference, the staging
+        # converts them (import_staging.to_wgs84) and refuses those that land nowhere
+        wgs84 = self.mapping.srid == WGS84
+        self._bounds = (-180.0, 180.0, -90.0, 90.0) if wgs84 else (-1e9, 1e9, -1e9, 1e9)
+        self._axes = "(lon, lat)" if wgs84 else f"(x, y of EPSG:{self.mapping.srid})"
 
     def date(self, value: Any) -> datetime:
         text = value.strip() if isinstance(value, str) else str(value).strip()
@@ -172,6 +177,7 @@ class RecordParser:
         key = source_id if source_id is not None else "#" + hashlib.blake2b(raw, digest_size=16).hexdigest()
         reason = detail = None
         x = y = None
+        x0, x1, y0, y1 = self._bounds
         category_id = None
         created_at = updated_at = closed_at = None
         geo_status = None
@@ -201,9 +207,9 @@ class RecordParser:
                         reason, detail = BAD_COORDINATES, "coordinates [0, 0]: none given"
                     else:
                         self.to_locate += 1
-                elif not (-180 <= x <= 180 and -90 <= y <= 90):  # NaN fails both; an infinity the range
+                elif not (x0 <= x <= x1 and y0 <= y <= y1):  # NaN fails both; an infinity the range
                     if math.isfinite(x) and math.isfinite(y):
-                        reason, detail = BAD_COORDINATES, f"coordinates [{x}, {y}] are out of range (lon, lat)"
+                        reason, detail = BAD_COORDINATES, f"coordinates [{x}, {y}] are out of range {self._axes}"
                     else:
                         reason, detail, x, y = (BAD_COORDINATES, f"coordinates [{lon}, {lat}] are not finite",
                                                 None, None)

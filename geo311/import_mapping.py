@@ -39,6 +39,8 @@ STATUS_WORDS = {s: s for s in STATUSES} | {
     "rejected": "not_actionable", "invalid": "not_actionable", "unable_to_locate": "not_actionable",
 }
 
+#: the coordinates' spatial reference unless --srid says otherwise: longitude and latitude
+WGS84 = 4326
 #: what a file's text is, unless --encoding says otherwise
 DEFAULT_ENCODING = "utf-8"
 #: the delimiters a CSV's header line is tried with when --delimiter does not name one
@@ -59,6 +61,7 @@ class Mapping:
     date_format: str | None = None              # strptime; None: ISO 8601
     timezone: tzinfo = UTC                      # for dates without an offset
     encoding: str = DEFAULT_ENCODING            # of the file's text
+    srid: int = WGS84                           # of the coordinates (converted to longitude and latitude)
     delimiter: str = ","                        # of a CSV's columns
 
     def category_of(self, value: str) -> int | None:

@@ -13,6 +13,7 @@ from psycopg import Copy, Cursor, pq
 from psycopg.adapt import Dumper
 from psycopg.postgres import types as pg_types
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geo311 import import_files as files
@@ -92,6 +93,42 @@ def copy_stage(cur: Cursor) -> Iterator[Copy]:
     with cur.copy(f"COPY import_stage ({STAGE_COLUMNS}) FROM STDIN WITH (FORMAT BINARY, FREEZE)") as copy:
         copy.set_types(STAGE_TYPES)
         yield copy
+
+
+# ----- coordinates in another spatial reference: converted to longitude and latitude ------------
+_TO_WGS84 = f"""UPDATE import_stage st
+    SET lon = CASE WHEN c.ok THEN c.x END, lat = CASE WHEN c.ok THEN c.y END,
+        reason = CASE WHEN NOT c.ok THEN '{files.BAD_COORDINATES}' END,
+        detail = CASE WHEN NOT c.ok THEN format('coordinates [%s, %s] of EPSG:%s are no place on Earth',
+                                               st.lon, st.lat, CAST(:srid AS int)) END
+    FROM (SELECT s.line, ST_X(q.p) AS x, ST_Y(q.p) AS y,
+                 coalesce(ST_X(q.p) BETWEEN -180 AND 180 AND ST_Y(q.p) BETWEEN -90 AND 90, false) AS ok
+          FROM import_stage s
+          CROSS JOIN LATERAL (SELECT {{point}} AS p) q
+          WHERE s.reason IS NULL AND s.lon IS NOT NULL) c
+    WHERE st.line = c.line"""
+_POINT_IN = "ST_Transform(ST_SetSRID(ST_MakePoint(s.lon, s.lat), CAST(:srid AS int)), 4326)"
+# PROJ refuses a point outside some projections' domain (UTM: "Point outside of projection domain"),
+# which fails the whole statement: then again, each point on its own (a subtransaction each: slower),
+# such a point NULL, refused like the others that land nowhere
+_SAFE_TRANSFORM = """CREATE OR REPLACE FUNCTION pg_temp.geo311_import_to_wgs84(float8, float8, int) RETURNS geometry
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN ST_Transform(ST_SetSRID(ST_MakePoint($1, $2), $3), 4326);
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END $$"""
+
+
+def to_wgs84(s: Session, srid: int) -> None:
+    """The staged points, read in `srid`, as longitude and latitude; those that land nowhere refused."""
+    try:
+        with s.begin_nested():
+            s.execute(text(_TO_WGS84.format(point=_POINT_IN)), {"srid": srid})
+    except DBAPIError:
+        s.execute(text(_SAFE_TRANSFORM))
+        s.execute(text(_TO_WGS84.format(point="pg_temp.geo311_import_to_wgs84(s.lon, s.lat, CAST(:srid AS int))")),
+                  {"srid": srid})
 
 
 # ----- records without a point: their address looked up ----------------------------------------------

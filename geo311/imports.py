@@ -56,6 +56,7 @@ from geo311 import geocoding, import_batches, import_rollups, import_staging, im
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import (
+    WGS84,
     Mapping,
     build_mapping,
     delimiter_named,
@@ -94,6 +95,7 @@ class ImportOptions:
     refused_path: Path | None = None
     boundary_margin_m: float = 15.0
     encoding: str | None = None  # of the file (default UTF-8)
+    srid: int | None = None  # of the coordinates (default 4326: longitude and latitude)
     delimiter: str | None = None  # of a CSV (default: found from its header line)
 
 
@@ -173,6 +175,15 @@ def _mapping(session: Session, path: Path, opts: ImportOptions) -> tuple[Mapping
         active=active, fallback=opts.fallback_category, date_format=opts.date_format,
         timezone=timezone_named(opts.timezone))
     mapping.encoding = encoding_named(opts.encoding)
+    if opts.srid is not None:
+        try:
+            srid = int(opts.srid)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"--srid takes an EPSG code (a number), got {opts.srid!r}") from None
+        if not session.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :n)"), {"n": srid}).scalar():
+            raise InvalidInput(f"--srid {srid} is no spatial reference PostGIS knows; give an EPSG code, "
+                               "e.g. 2913 (Oregon North, feet) or 2285 (Washington North, feet)")
+        mapping.srid = srid
     header = None
     if opts.format == "csv":
         header, mapping.delimiter = files.csv_header(path, mapping.encoding, delimiter_named(opts.delimiter))
@@ -269,6 +280,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
                                  "fallback_category": opts.fallback_category,
                                  "category_map": opts.category_map, "status_map": opts.status_map,
                                  "encoding": mapping.encoding if mapping.encoding != files.DEFAULT_ENCODING else None,
+                                 "srid": mapping.srid if mapping.srid != WGS84 else None,
                                  "delimiter": mapping.delimiter if header is not None else None}.items()
                if v not in (None, {}, False)}
     summary.run_id = s.execute(text(
@@ -378,6 +390,8 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
             raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
         if progress:
             progress("read", -1, src.size, src.size)
+    if mapping.srid != WGS84:
+        import_staging.to_wgs84(s, mapping.srid)
     if parser.to_locate:
         summary.located = import_staging.locate_addresses(
             s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress else None)

@@ -437,6 +437,48 @@ def test_records_without_a_point_are_located_by_their_address(session, tmp_path)
     assert "no address points are loaded" in (tmp_path / "r2.csv").read_text()
 
 
+def test_state_plane_coordinates_with_srid(session, tmp_path):
+    """X/Y in Oregon State Plane North (EPSG:2913, feet), as older city systems store them: read
+    with --srid, converted to longitude and latitude; absurd ones refused, an unknown srid a usage
+    error."""
+    def plane(point):
+        return session.execute(text("SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), "
+                                    "4326), 2913) p"), {"x": point[0], "y": point[1]}).one()
+
+    (hx, hy), (sx, sy) = plane(HOSFORD), plane(ST_JOHNS)
+    path = tmp_path / "plane.csv"
+    path.write_text("Unique Key,Created Date,Complaint Type,X,Y\n"
+                    f"1,2024-03-01T10:00:00Z,Graffiti,{hx:.3f},{hy:.3f}\n"
+                    f"2,2024-03-01T11:00:00Z,Graffiti,{sx:.3f},{sy:.3f}\n"
+                    f"3,2024-03-01T12:00:00Z,Graffiti,{hy:.3f},{hx:.3f}\n"  # X and Y swapped: far away
+                    "4,2024-03-01T13:00:00Z,Graffiti,5e12,1\n")
+    columns = {k: v for k, v in COLUMNS.items() if k in ("id", "created_at", "category")} | {"lon": "X", "lat": "Y"}
+    refused = tmp_path / "r.csv"
+    s = import_file(session, path, ImportOptions(format="csv", source="plane", columns=columns, srid=2913,
+                                                 category_map=CATEGORIES, refused_path=refused))
+    assert (s.imported, dict(s.refused)) == (2, {"outside every jurisdiction": 1, "bad or missing coordinates": 1})
+    got = imported(session, "plane")
+    assert [got["1"].lon, got["1"].lat, got["2"].lon, got["2"].lat] == pytest.approx([*HOSFORD, *ST_JOHNS], abs=1e-7)
+    details = {r["Unique Key"]: r["refused_detail"] for r in csv.DictReader(refused.open())}
+    assert details["4"] == "coordinates [5000000000000.0, 1.0] are out of range (x, y of EPSG:2913)"
+    options = session.execute(text("SELECT options FROM import_runs WHERE source = 'plane'")).scalar()
+    assert options["srid"] == 2913
+    with pytest.raises(InvalidInput, match="--srid 999999 is no spatial reference PostGIS knows"):
+        import_file(session, path, ImportOptions(format="csv", source="plane2", columns=columns, srid=999999))
+
+    # UTM zone 10N: PROJ refuses a point outside its domain, which must not fail the rest
+    utm = tmp_path / "utm.csv"
+    (ux, uy), = session.execute(text("SELECT ST_X(p), ST_Y(p) FROM ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), "
+                                     "4326), 32610) p"), {"x": HOSFORD[0], "y": HOSFORD[1]}).all()
+    utm.write_text("Unique Key,Created Date,Complaint Type,X,Y\n"
+                   f"1,2024-03-01T10:00:00Z,Graffiti,{ux:.3f},{uy:.3f}\n2,2024-03-01T10:00:00Z,Graffiti,9e8,9e8\n")
+    u = import_file(session, utm, ImportOptions(format="csv", source="utm", columns=columns, srid=32610,
+                                                category_map=CATEGORIES, refused_path=refused))
+    assert (u.imported, dict(u.refused)) == (1, {"bad or missing coordinates": 1})
+    assert [imported(session, "utm")["1"].lon, imported(session, "utm")["1"].lat] == pytest.approx(HOSFORD, abs=1e-7)
+    assert "coordinates [900000000, 900000000] of EPSG:32610 are no place on Earth" in refused.read_text()
+
+
 def test_geojson_collection_and_sequence(session, tmp_path):
     features = [
         feature(HOSFORD, {"id": "g1", "category": "campsite", "created_at": "2024-04-01T08:00:00-07:00",
