@@ -104,7 +104,7 @@ _TO_WGS84 = f"""UPDATE import_stage st
     FROM (SELECT s.line, ST_X(q.p) AS x, ST_Y(q.p) AS y,
                  coalesce(ST_X(q.p) BETWEEN -180 AND 180 AND ST_Y(q.p) BETWEEN -90 AND 90, false) AS ok
           FROM import_stage s
-          CROSS JOIN LATERAL (SELECT {{point}} AS p) q
+          CROSS JOIN LATERAL (SELECT {{point}} AS p OFFSET 0) q  -- OFFSET 0: converted once, not per use
           WHERE s.reason IS NULL AND s.lon IS NOT NULL) c
     WHERE st.line = c.line"""
 _POINT_IN = "ST_Transform(ST_SetSRID(ST_MakePoint(s.lon, s.lat), CAST(:srid AS int)), 4326)"
