@@ -569,7 +569,8 @@ def import_(
     opts = ImportOptions(format=fmt, source=source or name, columns=columns or None, category_map=category_map,
                          status_map=status_map, fallback_category=fallback_category, date_format=date_format,
                          timezone=timezone, encoding=encoding, delimiter=delimiter, srid=srid, dedup=dedup,
-                         batch_size=batch_size, writers=writers, dry_run=dry_run, refused_path=refused, boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
+                         batch_size=batch_size, writers=writers, dry_run=dry_run, refused_path=refused,
+                         boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
     with Progress(*_rate_columns(), transient=True) as bar:
         tasks: dict[str, int] = {}
 

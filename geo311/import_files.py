@@ -71,7 +71,7 @@ class Source:
 
     def not_decodable(self, exc: UnicodeDecodeError) -> InvalidInput:
         """What to tell the person whose file is not in the encoding it was read in."""
-        bad = exc.object[exc.start:exc.start + 4].hex(" ") if isinstance(exc.object, bytes) else "?"
+        bad = exc.object[exc.start:max(exc.end, exc.start + 1)].hex(" ") if isinstance(exc.object, bytes) else "?"
         hint = ("name its encoding with --encoding: cp1252 for a CSV saved by Excel on Windows, latin-1, "
                 "utf-16, ..." if self.encoding == DEFAULT_ENCODING else "is --encoding right?")
         return InvalidInput(f"{self.name} is not {self.encoding} text (bytes {bad}: {exc.reason}); {hint}")

@@ -48,10 +48,9 @@ DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 
 
-
 @dataclass
 class Mapping:
-    """How a file's records become geo311 records."""
+    """How a file's records become geo311 records, and how its text is read."""
 
     columns: dict[str, str]                     # geo311 field -> the file's column (property, key)
     categories: dict[str, int]                  # source type -> category id (geo311 codes included)

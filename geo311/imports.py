@@ -180,7 +180,8 @@ def _mapping(session: Session, path: Path, opts: ImportOptions) -> tuple[Mapping
             srid = int(opts.srid)
         except (TypeError, ValueError):
             raise InvalidInput(f"--srid takes an EPSG code (a number), got {opts.srid!r}") from None
-        if not session.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :n)"), {"n": srid}).scalar():
+        known = session.execute(text("SELECT EXISTS (SELECT 1 FROM spatial_ref_sys WHERE srid = :n)"), {"n": srid})
+        if not known.scalar():
             raise InvalidInput(f"--srid {srid} is no spatial reference PostGIS knows; give an EPSG code, "
                                "e.g. 2913 (Oregon North, feet) or 2285 (Washington North, feet)")
         mapping.srid = srid
@@ -390,11 +391,13 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
             raise InvalidInput(f"{path.name} is not a readable CSV: {exc}") from exc
         if progress:
             progress("read", -1, src.size, src.size)
-    if mapping.srid != WGS84:
-        import_staging.to_wgs84(s, mapping.srid)
-    if parser.to_locate:
-        summary.located = import_staging.locate_addresses(
-            s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress else None)
+    if mapping.srid != WGS84 or parser.to_locate:
+        with import_staging.rewriting(s):
+            if mapping.srid != WGS84:
+                import_staging.to_wgs84(s, mapping.srid)
+            if parser.to_locate:
+                summary.located = import_staging.locate_addresses(
+                    s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress else None)
     s.execute(text(import_staging.STAGE_POINTS))
     summary.blank = stats["blank"]
 
@@ -417,7 +420,8 @@ def _locator(s: Session) -> import_staging.Locate:
         if top:
             return None, None, (f"no coordinates, and {address!r} could be several places: "
                                 + "; ".join(c["address"] for c in top))
-        return None, None, f"no coordinates, and {found.get('message') or f'no address like {address!r} is known here'}"
+        why = found.get("message") or f"no address like {address!r} is known here"
+        return None, None, f"no coordinates, and {why}"
 
     return locate
 
