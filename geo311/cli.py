@@ -512,8 +512,9 @@ def import_(
         help="YAML/JSON: the source's category -> a geo311 category code")] = None,
     fallback_category: Annotated[str | None, typer.Option(
         help="the category of unmapped types (default: they are refused)")] = None,
-    date_format: Annotated[str | None, typer.Option(
-        help="strptime format of the dates, e.g. '%m/%d/%Y %I:%M:%S %p' (default ISO 8601)")] = None,
+    date_format: Annotated[list[str] | None, typer.Option(
+        help="strptime format of the dates, e.g. '%m/%d/%Y %I:%M:%S %p' (default ISO 8601); repeat it for a file "
+             "that mixes formats (tried in turn; iso: ISO 8601)")] = None,
     timezone: Annotated[str | None, typer.Option(
         help="time zone of dates without an offset, e.g. America/Los_Angeles (default UTC)")] = None,
     source: Annotated[str | None, typer.Option(

@@ -150,12 +150,20 @@ class RecordParser:
     def date(self, value: Any) -> datetime:
         text = value.strip() if isinstance(value, str) else str(value).strip()
         fmt = self.mapping.date_format
-        if fmt is None:
-            if text.endswith(("Z", "z")):
-                text = text[:-1] + "+00:00"
-            dt = datetime.fromisoformat(text)
-        else:
-            dt = datetime.strptime(text, fmt)
+        try:  # the first format inline (three dates a record, a million records)
+            if fmt is None:
+                dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+            else:
+                dt = datetime.strptime(text, fmt)
+        except ValueError:
+            for fmt in self.mapping.more_date_formats:  # (none, unless several formats were given)
+                try:
+                    dt = _parse_date(text, fmt)
+                    break
+                except ValueError:
+                    continue
+            else:
+                raise
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=self.mapping.timezone)
         return dt
@@ -237,7 +245,7 @@ class RecordParser:
                 reason = BAD_DATE
                 detail = (f"{which} missing" if _blank(value) else
                           f"{which} {str(value).strip()!r} is not a date"
-                          + (f" in the format {m.date_format!r}" if m.date_format else " (ISO 8601 expected)"))
+                          + _formats_said(m.date_format, m.more_date_formats))
             else:
                 if created_at > self._latest:
                     reason, detail = BAD_DATE, f"created_at {created_at.isoformat()} is in the future"
@@ -267,6 +275,21 @@ class RecordParser:
         return (line, key, reason, detail, x, y, category_id, created_at, updated_at, closed_at, geo_status,
                 _text(status), _text(description) or "", _text(address), _text(name), _text(email), _text(phone),
                 source_id, raw.decode())
+
+
+def _formats_said(first: str | None, more: tuple[str | None, ...]) -> str:
+    if not more:
+        return f" in the format {first!r}" if first else " (ISO 8601 expected)"
+    return " in any of the formats " + ", ".join("ISO 8601" if f is None else repr(f) for f in (first, *more))
+
+
+def _parse_date(text: str, fmt: str | None) -> datetime:
+    """A date in a strptime format, or ISO 8601 (fmt None)."""
+    if fmt is not None:
+        return datetime.strptime(text, fmt)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
 
 
 def refused_row(line: int, raw: bytes, reason: str, detail: str) -> tuple:

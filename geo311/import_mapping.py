@@ -58,6 +58,7 @@ class Mapping:
     statuses: dict[str, str] = field(default_factory=lambda: dict(STATUS_WORDS))
     fallback_category: int | None = None
     date_format: str | None = None              # strptime; None: ISO 8601
+    more_date_formats: tuple[str | None, ...] = ()  # tried in turn when date_format does not parse a date
     timezone: tzinfo = UTC                      # for dates without an offset
     encoding: str = DEFAULT_ENCODING            # of the file's text
     srid: int = WGS84                           # of the coordinates (converted to longitude and latitude)
@@ -128,7 +129,7 @@ def norm_status(value: str) -> str:
 
 def build_mapping(fmt: str, *, columns: dict[str, str] | None, category_map: dict[str, str] | None,
                   status_map: dict[str, str] | None, active: dict[str, int], fallback: str | None,
-                  date_format: str | None, timezone: tzinfo) -> Mapping:
+                  date_format: str | list[str] | None, timezone: tzinfo) -> Mapping:
     """Check the options against geo311's fields and categories: every problem is a usage error
     before anything is read. `active`: the active categories, code -> id."""
     if fmt not in FORMATS:
@@ -158,11 +159,19 @@ def build_mapping(fmt: str, *, columns: dict[str, str] | None, category_map: dic
             raise InvalidInput(f"the status mapping sends {src!r} to {status!r}; geo311's statuses are "
                                f"{', '.join(STATUSES)}")
         statuses[norm_status(str(src))] = status
-    if date_format is not None:
+    formats: list[str | None] = []
+    for fmt in [date_format] if isinstance(date_format, str) else list(date_format or []):
+        if not isinstance(fmt, str) or not fmt.strip():
+            raise InvalidInput(f"--date-format takes a strptime format or iso, got {fmt!r}")
+        if fmt.strip().lower() in ("iso", "iso8601", "iso 8601"):
+            formats.append(None)
+            continue
         try:
-            datetime.now().strftime(date_format)
+            datetime.now().strftime(fmt)
         except ValueError as exc:
-            raise InvalidInput(f"--date-format {date_format!r} is not a strptime format: {exc}") from exc
+            raise InvalidInput(f"--date-format {fmt!r} is not a strptime format: {exc}") from exc
+        formats.append(fmt)
     return Mapping(columns=merged, categories=categories, category_codes={v: k for k, v in active.items()},
                    statuses=statuses, fallback_category=active[fallback] if fallback else None,
-                   date_format=date_format, timezone=timezone)
+                   date_format=formats[0] if formats else None, more_date_formats=tuple(formats[1:]),
+                   timezone=timezone)

@@ -86,7 +86,7 @@ class ImportOptions:
     category_map: dict[str, str] | None = None
     status_map: dict[str, str] | None = None
     fallback_category: str | None = None
-    date_format: str | None = None
+    date_format: str | list[str] | None = None  # several: tried in turn ("iso": ISO 8601)
     timezone: str | None = None
     dedup: bool = False
     batch_size: int = DEFAULT_BATCH

@@ -277,6 +277,33 @@ def test_fallback_category_and_date_format(session, tmp_path):
     assert got["2"].status == "in_progress"
 
 
+def test_several_date_formats_are_tried_in_turn(settings, session_factory, tmp_path):
+    """Old systems change how they write dates: --date-format repeated, each tried in turn (iso:
+    ISO 8601); a date none of them reads is refused naming them all."""
+    path = tmp_path / "mixed.csv"
+    rows = ["03/01/2024 02:30:00 PM", "03/02/2024", "2024-03-03T10:00:00Z", "yesterday"]
+    path.write_text("Unique Key,Created Date,Complaint Type,Longitude,Latitude\n" + "".join(
+        f"{i},{d},Graffiti,{_pt(offset(HOSFORD, north_m=50 * i))}\n" for i, d in enumerate(rows)))
+    cats = tmp_path / "c.yaml"
+    cats.write_text("Graffiti: graffiti\n")
+    maps = [a for f in ("id", "created_at", "category", "lon", "lat") for a in ("--map", f"{f}={COLUMNS[f]}")]
+    run = CliRunner().invoke(app, ["import", str(path), *maps, "--categories", str(cats), "--source", "mixed",
+                                   "--date-format", "%m/%d/%Y %I:%M:%S %p", "--date-format", "%m/%d/%Y",
+                                   "--date-format", "iso", "--timezone", "America/Los_Angeles",
+                                   "--refused", str(tmp_path / "r.csv")],
+                             obj=Runtime(settings, session_factory=session_factory))
+    assert run.exit_code == 0, run.output
+    assert "imported 3 new reports" in run.output and "refused 1: bad date" in run.output
+    with session_factory() as s:
+        got = imported(s, "mixed")
+    assert [got[k].created_at for k in ("0", "1", "2")] == [
+        datetime(2024, 3, 1, 22, 30, tzinfo=UTC), datetime(2024, 3, 2, 8, 0, tzinfo=UTC),
+        datetime(2024, 3, 3, 10, 0, tzinfo=UTC)]
+    (refused,) = csv.DictReader((tmp_path / "r.csv").open())
+    assert refused["refused_detail"] == ("created_at 'yesterday' is not a date in any of the formats "
+                                         "'%m/%d/%Y %I:%M:%S %p', '%m/%d/%Y', ISO 8601")
+
+
 def test_nul_characters_are_dropped_not_fatal(session, tmp_path):
     """PostgreSQL's text cannot hold NUL, which some old exports have: they go, the rows stay."""
     path = tmp_path / "nul.csv"
