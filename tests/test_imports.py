@@ -683,6 +683,19 @@ def test_summary_names_the_most_frequent_unmapped_types(session, tmp_path):
                and "'Type 07' (1) ...; map them" in line for line in s.lines())
 
 
+def test_cli_locates_records_by_their_address(settings, session_factory, tmp_path):
+    """The command line's progress has a phase for the lookups; the summary counts them."""
+    path = tmp_path / "addresses.csv"
+    path.write_text("id,created_at,category,lon,lat,address\n"
+                    "a1,2024-03-01T10:00:00Z,graffiti,,,1101 SE Division St\n"
+                    "a2,2024-03-01T10:00:00Z,graffiti,,,1 Nowhere Lane\n")
+    run = CliRunner().invoke(app, ["import", str(path), "--source", "cli-addr"],
+                             obj=Runtime(settings, session_factory=session_factory))
+    assert run.exit_code == 0, run.output
+    assert "imported 1 new report" in run.output and "refused 1: address not found" in run.output
+    assert "located by their address (no coordinates given): 1" in run.output
+
+
 def test_summary_counts_one_in_the_singular():
     one = imports.ImportSummary(file="f.csv", source="s", read=1, imported=1, batches=1, seconds=1.0)
     assert "imported 1 new report, merged 0" in one.lines()[0] and "1 batch)" in one.lines()[0]
