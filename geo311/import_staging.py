@@ -6,6 +6,7 @@ its batch)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -157,11 +158,13 @@ _LOCATED = f"""UPDATE import_stage st
 Locate = Callable[[str], tuple[float | None, float | None, str | None]]
 
 
-def locate_addresses(s: Session, locate: Locate, progress: Callable[[int, int], None] | None = None) -> int:
+def locate_addresses(s: Session, locate: Locate, progress: Callable[[int, int], None] | None = None,
+                     beside: Locate | None = None) -> int:
     """Staged records with an address and no point get the point of their address, by the rule of
     an address-only submission (intake.locate): each distinct address looked up once; those that
     do not stand out are refused (ADDRESS_NOT_FOUND, with why). Returns the records located. The
-    addresses are read and their points written a thousand at a time: memory stays flat."""
+    addresses are read and their points written a thousand at a time: memory stays flat. With
+    `beside` (a lookup on another connection), every other address is looked up there, at once."""
     raw = s.connection().connection.driver_connection
     total = s.execute(text(f"SELECT count(DISTINCT address) {_UNPLACED}")).scalar()
     s.execute(text("CREATE TEMP TABLE import_located (address text PRIMARY KEY, lon float8, lat float8, "
@@ -170,10 +173,13 @@ def locate_addresses(s: Session, locate: Locate, progress: Callable[[int, int], 
     with raw.cursor(name="import_to_locate") as names:
         names.execute(_TO_LOCATE)
         while chunk := names.fetchmany(1000):
-            found = []
-            for (address,) in chunk:
-                lon, lat, label = locate(address)
-                found.append((address, lon, lat, *((label, None) if lon is not None else (None, label))))
+            addresses = [address for (address,) in chunk]
+            if beside is None:
+                found = _looked_up(locate, addresses)
+            else:
+                with ThreadPoolExecutor(1) as pool:
+                    other = pool.submit(_looked_up, beside, addresses[1::2])
+                    found = _looked_up(locate, addresses[0::2]) + other.result()
             with raw.cursor() as cur, cur.copy("COPY import_located FROM STDIN") as copy:
                 for row in found:
                     copy.write_row(row)
@@ -184,6 +190,15 @@ def locate_addresses(s: Session, locate: Locate, progress: Callable[[int, int], 
     located = s.execute(text("SELECT count(*) FROM import_stage WHERE matched_address IS NOT NULL")).scalar()
     s.execute(text("DROP TABLE import_located"))
     return located
+
+
+def _looked_up(locate: Locate, addresses: list[str]) -> list[tuple]:
+    """import_located's rows: (address, lon, lat, matched address, why not)."""
+    found = []
+    for address in addresses:
+        lon, lat, label = locate(address)
+        found.append((address, lon, lat, *((label, None) if lon is not None else (None, label))))
+    return found
 
 
 # the matching first, on its own, driven by the parts of the jurisdictions and of the districts:

@@ -290,7 +290,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     max_before = s.execute(text("SELECT coalesce(max(id), 0) FROM reports")).scalar_one()
     import_rollups.hold(s, summary.run_id, opts.source, max_before)
     commit()
-    _stage(s, path, opts, mapping, header, summary, progress, work)
+    _stage(s, path, opts, mapping, header, summary, progress, work, engine)
     _classify(s, opts, summary, work)
     if summary.refused_file is not None:
         _write_refused(s, header, summary.refused_file, mapping)
@@ -370,7 +370,7 @@ def apply_abandoned(session: Session) -> list[int]:
 
 # ----- 1. staging ----------------------------------------------------------------------------
 def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: list[str] | None,
-           summary: ImportSummary, progress: Progress | None, work: Work) -> None:
+           summary: ImportSummary, progress: Progress | None, work: Work, engine: Engine | None = None) -> None:
     s.execute(text(work.sql(import_staging.STAGE)))
     raw = s.connection().connection.driver_connection
     parser = files.RecordParser(mapping)
@@ -396,10 +396,30 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
             if mapping.srid != WGS84:
                 import_staging.to_wgs84(s, mapping.srid)
             if parser.to_locate:
-                summary.located = import_staging.locate_addresses(
-                    s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress else None)
+                with _second_session(engine, parser.to_locate) as other:
+                    summary.located = import_staging.locate_addresses(
+                        s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress
+                        else None, beside=_locator(other) if other is not None else None)
     s.execute(text(import_staging.STAGE_POINTS))
     summary.blank = stats["blank"]
+
+
+#: records to locate from which a second connection looks up half the addresses (on the other core)
+LOCATE_BESIDE = 2_000
+
+
+@contextmanager
+def _second_session(engine: Engine | None, records: int) -> Iterator[Session | None]:
+    """A session of its own for the address lookups beside the importing connection's, when the
+    import may open connections and has enough to look up; else None."""
+    if engine is None or records < LOCATE_BESIDE:
+        yield None
+        return
+    with engine.connect() as conn, Session(bind=conn) as other:
+        try:
+            yield other
+        finally:
+            other.rollback()
 
 
 def _locator(s: Session) -> import_staging.Locate:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from geo311 import imports
+from geo311 import geocoding, imports
 from geo311.cli import Runtime, app
 from geo311.db import make_sessionmaker
 from geo311.heatmaps import rollup_drift
@@ -95,3 +95,32 @@ def test_the_command_line_takes_writers(db, messy, settings, tmp_path):
     assert "read 17, imported 7 new reports, merged 0" in result.output and "3 batches" in result.output
     bad = runner.invoke(app, [*args, "--writers", "0"], obj=Runtime(settings, session_factory=make_sessionmaker(db)))
     assert bad.exit_code != 0 and "--writers" in bad.output
+
+
+def test_addresses_are_looked_up_on_two_connections(db, tmp_path, monkeypatch):
+    """Records without a point: every other distinct address is looked up on a second connection,
+    at once (the other core), with the same outcome."""
+    monkeypatch.setattr(imports, "LOCATE_BESIDE", 1)
+    seen = set()
+    real = geocoding.geocode
+
+    def spy(s, query, limit=5):
+        seen.add((threading.current_thread().name, id(s.connection())))
+        return real(s, query, limit)
+
+    monkeypatch.setattr(geocoding, "geocode", spy)
+    path = tmp_path / "addresses.csv"
+    path.write_text("id,created_at,category,lon,lat,address\n"
+                    "1,2024-03-01T10:00:00Z,graffiti,,,1101 SE Division St\n"
+                    "2,2024-03-01T11:00:00Z,graffiti,,,1101 se division st\n"
+                    "3,2024-03-01T12:00:00Z,graffiti,,,1 Nowhere Lane\n"
+                    "4,2024-03-01T13:00:00Z,graffiti,,,2 Nowhere Lane\n"
+                    "5,2024-03-01T14:00:00Z,graffiti,,,1101 SE Division St\n")
+    with Session(db) as s:
+        summary = import_file(s, path, imports.ImportOptions(format="csv", source="addr2",
+                                                             refused_path=tmp_path / "r.csv"))
+    assert (summary.imported, summary.located, dict(summary.refused)) == (3, 3, {"address not found": 2})
+    assert len(seen) == 2 and len({thread for thread, _ in seen}) == 2  # two threads, two connections
+    with Session(db) as s:
+        assert s.execute(text("SELECT count(DISTINCT location) FROM reports WHERE source = 'addr2'")).scalar() == 1
+        assert rollup_drift(s) == ZERO_DRIFT
