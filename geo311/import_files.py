@@ -139,7 +139,7 @@ class RecordParser:
         self._statuses: dict[str, str | None] = {}  # a status as written -> geo311's, or None: unknown
         self._latest = self.now + FUTURE_SLACK
         #: records with no point but an address, staged without coordinates for the import to locate
-        #: (import_staging.locate_addresses)
+        #: (import_locating.py)
         self.to_locate = 0
         # the coordinates' range: longitude and latitude; in another spatial reference, the staging
         # converts them (import_staging.to_wgs84) and refuses those that land nowhere
@@ -149,12 +149,8 @@ class RecordParser:
 
     def date(self, value: Any) -> datetime:
         text = value.strip() if isinstance(value, str) else str(value).strip()
-        fmt = self.mapping.date_format
-        try:  # the first format inline (three dates a record, a million records)
-            if fmt is None:
-                dt = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-            else:
-                dt = datetime.strptime(text, fmt)
+        try:
+            dt = _parse_date(text, self.mapping.date_format)
         except ValueError:
             for fmt in self.mapping.more_date_formats:  # (none, unless several formats were given)
                 try:

@@ -5,8 +5,7 @@ its batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -67,7 +66,7 @@ STAGE = """CREATE {kind} TABLE {work}.import_stage (
 STAGE_POINTS = """CREATE INDEX import_stage_point ON import_stage USING gist ((ST_SetSRID(ST_MakePoint(lon, lat), 4326)))
     INCLUDE (line, category_id, lon, lat) WHERE reason IS NULL"""
 #: the columns of STAGE that the binary COPY fills, and their types, in order (matched_address is
-#: filled by locate_addresses)
+#: filled by import_locating)
 STAGE_COLUMNS = ("line, key, reason, detail, lon, lat, category_id, created_at, updated_at, closed_at, status, "
                  "source_status, description, address, reporter_name, reporter_email, reporter_phone, source_id, raw")
 STAGE_TYPES = ["int8", "text", "text", "text", "float8", "float8", "int4", "timestamptz", "timestamptz",
@@ -111,17 +110,16 @@ def rewriting(s: Session) -> Iterator[None]:
 
 # ----- coordinates in another spatial reference: converted to longitude and latitude ------------
 _TO_WGS84 = f"""UPDATE import_stage st
-    SET lon = CASE WHEN c.ok THEN c.x END, lat = CASE WHEN c.ok THEN c.y END,
-        reason = CASE WHEN NOT c.ok THEN '{files.BAD_COORDINATES}' END,
-        detail = CASE WHEN NOT c.ok THEN format('coordinates [%s, %s] of EPSG:%s are no place on Earth',
-                                               st.lon, st.lat, CAST(:srid AS int)) END
-    FROM (SELECT s.line, ST_X(q.p) AS x, ST_Y(q.p) AS y,
-                 coalesce(ST_X(q.p) BETWEEN -180 AND 180 AND ST_Y(q.p) BETWEEN -90 AND 90, false) AS ok
-          FROM import_stage s
-          CROSS JOIN LATERAL (SELECT {{point}} AS p OFFSET 0) q  -- OFFSET 0: converted once, not per use
-          WHERE s.reason IS NULL AND s.lon IS NOT NULL) c
-    WHERE st.line = c.line"""
-_POINT_IN = "ST_Transform(ST_SetSRID(ST_MakePoint(s.lon, s.lat), CAST(:srid AS int)), 4326)"
+    SET (lon, lat, reason, detail) = (
+        SELECT CASE WHEN c.ok THEN c.x END, CASE WHEN c.ok THEN c.y END,
+               CASE WHEN NOT c.ok THEN '{files.BAD_COORDINATES}' END,
+               CASE WHEN NOT c.ok THEN format('coordinates [%s, %s] of EPSG:%s are no place on Earth',
+                                              st.lon, st.lat, CAST(:srid AS int)) END
+        FROM (SELECT ST_X(q.p) AS x, ST_Y(q.p) AS y,
+                     coalesce(ST_X(q.p) BETWEEN -180 AND 180 AND ST_Y(q.p) BETWEEN -90 AND 90, false) AS ok
+              FROM (SELECT {{point}} AS p OFFSET 0) q) c)  -- OFFSET 0: converted once, not per use
+    WHERE st.reason IS NULL AND st.lon IS NOT NULL"""
+_POINT_IN = "ST_Transform(ST_SetSRID(ST_MakePoint(st.lon, st.lat), CAST(:srid AS int)), 4326)"
 # PROJ refuses a point outside some projections' domain (UTM: "Point outside of projection domain"),
 # which fails the whole statement: then again, each point on its own (a subtransaction each: slower),
 # such a point NULL, refused like the others that land nowhere
@@ -141,64 +139,8 @@ def to_wgs84(s: Session, srid: int) -> None:
             s.execute(text(_TO_WGS84.format(point=_POINT_IN)), {"srid": srid})
     except DBAPIError:
         s.execute(text(_SAFE_TRANSFORM))
-        s.execute(text(_TO_WGS84.format(point="pg_temp.geo311_import_to_wgs84(s.lon, s.lat, CAST(:srid AS int))")),
+        s.execute(text(_TO_WGS84.format(point="pg_temp.geo311_import_to_wgs84(st.lon, st.lat, CAST(:srid AS int))")),
                   {"srid": srid})
-
-
-# ----- records without a point: their address looked up ----------------------------------------------
-_UNPLACED = "FROM import_stage WHERE reason IS NULL AND lon IS NULL"
-_TO_LOCATE = f"SELECT DISTINCT address {_UNPLACED} ORDER BY address"
-_LOCATED = f"""UPDATE import_stage st
-    SET lon = g.lon, lat = g.lat, matched_address = g.matched,
-        reason = CASE WHEN g.lon IS NULL THEN '{files.ADDRESS_NOT_FOUND}' END, detail = g.detail
-    FROM import_located g WHERE st.reason IS NULL AND st.lon IS NULL AND st.address = g.address"""
-
-#: an address -> (lon, lat, the address point's own label) when one address point stands out, or
-#: (None, None, why not)
-Locate = Callable[[str], tuple[float | None, float | None, str | None]]
-
-
-def locate_addresses(s: Session, locate: Locate, progress: Callable[[int, int], None] | None = None,
-                     beside: Locate | None = None) -> int:
-    """Staged records with an address and no point get the point of their address, by the rule of
-    an address-only submission (intake.locate): each distinct address looked up once; those that
-    do not stand out are refused (ADDRESS_NOT_FOUND, with why). Returns the records located. The
-    addresses are read and their points written a thousand at a time: memory stays flat. With
-    `beside` (a lookup on another connection), every other address is looked up there, at once."""
-    raw = s.connection().connection.driver_connection
-    total = s.execute(text(f"SELECT count(DISTINCT address) {_UNPLACED}")).scalar()
-    s.execute(text("CREATE TEMP TABLE import_located (address text PRIMARY KEY, lon float8, lat float8, "
-                   "matched text, detail text)"))
-    done = 0
-    with raw.cursor(name="import_to_locate") as names:
-        names.execute(_TO_LOCATE)
-        while chunk := names.fetchmany(1000):
-            addresses = [address for (address,) in chunk]
-            if beside is None:
-                found = _looked_up(locate, addresses)
-            else:
-                with ThreadPoolExecutor(1) as pool:
-                    other = pool.submit(_looked_up, beside, addresses[1::2])
-                    found = _looked_up(locate, addresses[0::2]) + other.result()
-            with raw.cursor() as cur, cur.copy("COPY import_located FROM STDIN") as copy:
-                for row in found:
-                    copy.write_row(row)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-    s.execute(text(_LOCATED))
-    located = s.execute(text("SELECT count(*) FROM import_stage WHERE matched_address IS NOT NULL")).scalar()
-    s.execute(text("DROP TABLE import_located"))
-    return located
-
-
-def _looked_up(locate: Locate, addresses: list[str]) -> list[tuple]:
-    """import_located's rows: (address, lon, lat, matched address, why not)."""
-    found = []
-    for address in addresses:
-        lon, lat, label = locate(address)
-        found.append((address, lon, lat, *((label, None) if lon is not None else (None, label))))
-    return found
 
 
 # the matching first, on its own, driven by the parts of the jurisdictions and of the districts:

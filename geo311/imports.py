@@ -52,7 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo311 import geocoding, import_batches, import_rollups, import_staging, import_writers
+from geo311 import import_batches, import_locating, import_rollups, import_staging, import_writers
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import (
@@ -396,54 +396,11 @@ def _stage(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header
             if mapping.srid != WGS84:
                 import_staging.to_wgs84(s, mapping.srid)
             if parser.to_locate:
-                with _second_session(engine, parser.to_locate) as other:
-                    summary.located = import_staging.locate_addresses(
-                        s, _locator(s), (lambda done, total: progress("locate", done, done, total)) if progress
-                        else None, beside=_locator(other) if other is not None else None)
+                summary.located = import_locating.locate_addresses(
+                    s, engine, parser.to_locate,
+                    (lambda done, total: progress("locate", done, done, total)) if progress else None)
     s.execute(text(import_staging.STAGE_POINTS))
     summary.blank = stats["blank"]
-
-
-#: records to locate from which a second connection looks up half the addresses (on the other core)
-LOCATE_BESIDE = 2_000
-
-
-@contextmanager
-def _second_session(engine: Engine | None, records: int) -> Iterator[Session | None]:
-    """A session of its own for the address lookups beside the importing connection's, when the
-    import may open connections and has enough to look up; else None."""
-    if engine is None or records < LOCATE_BESIDE:
-        yield None
-        return
-    with engine.connect() as conn, Session(bind=conn) as other:
-        try:
-            yield other
-        finally:
-            other.rollback()
-
-
-def _locator(s: Session) -> import_staging.Locate:
-    """An address -> its point by intake's rule for address-only submissions (geocoding.clear_best),
-    or why not."""
-    loaded = s.execute(text("SELECT EXISTS (SELECT 1 FROM addresses)")).scalar()
-
-    def locate(address: str) -> tuple[float | None, float | None, str | None]:
-        if not loaded:
-            return None, None, "no coordinates, and no address points are loaded to look the address up"
-        if len(address) > 200:
-            return None, None, "no coordinates, and the address is too long to look up (200 characters at most)"
-        found = geocoding.geocode(s, address, limit=5)
-        best = geocoding.clear_best(found)
-        if best is not None:
-            return best["lon"], best["lat"], best["address"]
-        top = found["candidates"]
-        if top:
-            return None, None, (f"no coordinates, and {address!r} could be several places: "
-                                + "; ".join(c["address"] for c in top))
-        why = found.get("message") or f"no address like {address!r} is known here"
-        return None, None, f"no coordinates, and {why}"
-
-    return locate
 
 
 # ----- 2. matching and classification (import_staging) -----------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from geo311 import geocoding, imports
+from geo311 import geocoding, import_locating, imports
 from geo311.cli import Runtime, app
 from geo311.db import make_sessionmaker
 from geo311.heatmaps import rollup_drift
@@ -100,7 +100,7 @@ def test_the_command_line_takes_writers(db, messy, settings, tmp_path):
 def test_addresses_are_looked_up_on_two_connections(db, tmp_path, monkeypatch):
     """Records without a point: every other distinct address is looked up on a second connection,
     at once (the other core), with the same outcome."""
-    monkeypatch.setattr(imports, "LOCATE_BESIDE", 1)
+    monkeypatch.setattr(import_locating, "LOCATE_BESIDE", 1)
     seen = set()
     real = geocoding.geocode
 
