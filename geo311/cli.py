@@ -155,6 +155,12 @@ def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("heads")) -> N
     if rt.settings.uses_embedded_database:
         Cluster(rt.settings).start()
     url = database_url(rt.settings)
+    with rt.session() as session:  # a migration may alter an index an import killed mid-way set aside
+        from geo311.imports import restore_abandoned_indexes
+
+        built = restore_abandoned_indexes(session)
+    if built:
+        typer.echo(f"built the indexes a killed import had set aside: {', '.join(built)}")
     migrate.upgrade(url, revision)
     typer.echo(f"schema at revision {migrate.current(url)}")
 
@@ -284,13 +290,17 @@ def rollups_rebuild(ctx: typer.Context) -> None:
 @_guard
 def rollups_apply(ctx: typer.Context) -> None:
     """Add to the rollups the reports of imports that stopped before they could (killed, or the
-    database went away); imports still running are left to finish their own."""
-    from geo311.imports import apply_abandoned
+    database went away), and build the indexes they had set aside; imports still running are left
+    to finish their own."""
+    from geo311.imports import apply_abandoned, restore_abandoned_indexes
 
     with _rt(ctx).session() as session:
         applied = apply_abandoned(session)
+        built = restore_abandoned_indexes(session)
     typer.echo(f"applied the held reports of import runs {', '.join(map(str, applied))}" if applied
                else "no import run holds reports out of the rollups, apart from running ones")
+    if built:
+        typer.echo(f"built the indexes they had set aside: {', '.join(built)}")
 
 
 # ----- demo -------------------------------------------------------------------------------
@@ -533,6 +543,11 @@ def import_(
     writers: Annotated[int, typer.Option(
         min=1, max=16, help="connections writing batches at once (not with --dedup or --dry-run)")] = 2,
     dry_run: Annotated[bool, typer.Option(help="say what would happen; store nothing")] = False,
+    indexes: Annotated[str, typer.Option(
+        help="auto, defer or keep: set the secondary indexes of the reports' tables aside while the batches "
+             "write and build them once at the end (faster; meanwhile maps, work lists and intake's duplicate "
+             "check read whole tables). auto: for a first load, 50,000 rows or more and at least the reports "
+             "stored")] = "auto",
     refused: Annotated[Path | None, typer.Option(
         help="where to write the refused rows with their reasons (default: FILE.refused.csv beside FILE)")] = None,
 ) -> None:
@@ -570,7 +585,7 @@ def import_(
     opts = ImportOptions(format=fmt, source=source or name, columns=columns or None, category_map=category_map,
                          status_map=status_map, fallback_category=fallback_category, date_format=date_format,
                          timezone=timezone, encoding=encoding, delimiter=delimiter, srid=srid, dedup=dedup,
-                         batch_size=batch_size, writers=writers, dry_run=dry_run, refused_path=refused,
+                         batch_size=batch_size, writers=writers, dry_run=dry_run, refused_path=refused, indexes=indexes,
                          boundary_margin_m=_rt(ctx).settings.boundary_margin_m)
     with Progress(*_rate_columns(), transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -578,7 +593,7 @@ def import_(
         def tick(phase: str, rows: int, done: int, total: int | None) -> None:
             if phase not in tasks:
                 label = {"read": "reading  ", "locate": "locating ", "import": "importing",
-                         "rollups": "dashboards"}[phase]
+                         "rollups": "dashboards", "indexes": "indexes  "}[phase]
                 tasks[phase] = bar.add_task(label, total=total, rows=0)
             fields = {"rows": rows} if rows >= 0 else {}
             bar.update(tasks[phase], completed=done, total=total, **fields)

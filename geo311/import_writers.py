@@ -70,11 +70,12 @@ def write_one_by_one(s: Session, batches: Batches, commit: Callable[[], None], b
 
 
 def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], None], batches: Batches,
-                      before_commit: BeforeCommit, done: Done) -> None:
+                      before_commit: BeforeCommit, done: Done, writers_done: Callable[[], None] | None = None) -> None:
     """`writers` connections of `engine`, each set up by `setup` (the import's session settings and
     the schema of its staging tables), write the batches, and one more applies the committed ones
     to the rollups; returns when all are written or raises the first failure once every writer has
-    stopped. What is left to apply is left to the caller."""
+    stopped. What is left to apply is left to the caller. `writers_done` is called when the writers are
+    done, while the rollups' slice of the moment is applied (a core is free then)."""
     writers = max(1, min(writers, batches.count))
     claim = itertools.count()
     claiming = threading.Lock()
@@ -142,6 +143,8 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
                 running -= 1
                 if running == 1:  # the writers are done: the applier stops after its slice
                     written.set()
+                    if writers_done is not None:
+                        writers_done()
             elif item[2] is not None:
                 failure = failure or item[2]
             else:

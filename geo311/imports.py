@@ -52,7 +52,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo311 import import_batches, import_locating, import_rollups, import_staging, import_writers
+from geo311 import (
+    import_batches,
+    import_indexes,
+    import_locating,
+    import_rollups,
+    import_staging,
+    import_writers,
+)
 from geo311 import import_files as files
 from geo311.errors import Conflict, InvalidInput
 from geo311.import_mapping import (
@@ -97,6 +104,7 @@ class ImportOptions:
     encoding: str | None = None  # of the file (default UTF-8)
     srid: int | None = None  # of the coordinates (default 4326: longitude and latitude)
     delimiter: str | None = None  # of a CSV (default: found from its header line)
+    indexes: str = "auto"  # import_indexes.MODES: set the secondary indexes aside while writing
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
@@ -117,6 +125,7 @@ class ImportSummary:
     skipped: int = 0
     blank: int = 0
     located: int = 0
+    indexes_deferred: int = 0  # secondary indexes built again after the batches (import_indexes)
     unmapped: list[tuple[str, int]] = field(default_factory=list)  # the unmapped types (quoted), rows
     refused: Counter = field(default_factory=Counter)
     refused_file: Path | None = None
@@ -146,6 +155,9 @@ class ImportSummary:
             out.append(f"  located by their address (no coordinates given): {self.located}")
         if self.blank:
             out.append(f"  blank lines ignored: {self.blank}")
+        if self.indexes_deferred:
+            out.append(f"  a first load: {counted(self.indexes_deferred, 'secondary index', 'secondary indexes')} "
+                       "built once after the batches instead of row by row")
         if self.refused_file and self.refused:
             out.append(f"  refused rows, each with its reason: {self.refused_file}")
         return out
@@ -214,6 +226,8 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
         raise InvalidInput("--batch-size must be between 1 and 1,000,000")
     if not 1 <= opts.writers <= 16:
         raise InvalidInput("--writers must be between 1 and 16")
+    if opts.indexes not in import_indexes.MODES:
+        raise InvalidInput(f"--indexes is one of {', '.join(import_indexes.MODES)}, not {opts.indexes!r}")
     summary = ImportSummary(file=path.name, source=opts.source, dry_run=opts.dry_run)
     refused_default = path.with_name(path.name.removesuffix(".gz").rsplit(".", 1)[0] + ".refused.csv")
     summary.refused_file = opts.refused_path or (None if opts.dry_run else refused_default)
@@ -231,6 +245,7 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
         try:
             if not opts.dry_run:
                 apply_abandoned(s)
+                restore_abandoned_indexes(s)
             _settings(s, work)
             if work.shared:
                 s.execute(text(f"DROP SCHEMA IF EXISTS {work.schema} CASCADE"))  # left by a run that was killed
@@ -243,6 +258,8 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
                                "WHERE id = :id"), {"e": f"{type(exc).__name__}: {exc}"[:2000], "id": summary.run_id})
                 s.commit()
                 _apply_after_failure(s, summary.run_id)
+                if summary.indexes_deferred:
+                    _restore_after_failure(s, summary.run_id)
             raise
         finally:
             s.rollback()
@@ -282,7 +299,8 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
                                  "category_map": opts.category_map, "status_map": opts.status_map,
                                  "encoding": mapping.encoding if mapping.encoding != files.DEFAULT_ENCODING else None,
                                  "srid": mapping.srid if mapping.srid != WGS84 else None,
-                                 "delimiter": mapping.delimiter if header is not None else None}.items()
+                                 "delimiter": mapping.delimiter if header is not None else None,
+                                 "indexes": opts.indexes if opts.indexes != "auto" else None}.items()
                if v not in (None, {}, False)}
     summary.run_id = s.execute(text(
         "INSERT INTO import_runs (source, file, format, options) VALUES (:s, :f, :fmt, CAST(:o AS jsonb)) RETURNING id"),
@@ -302,6 +320,14 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     commit()
     summary.batches, total = s.execute(text(
         "SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
+    stored = s.execute(text("SELECT count(*) FROM (SELECT FROM reports LIMIT :n) r"), {"n": total + 1}).scalar()
+    rebuild = None  # the indexes set aside: built from when the batches are written, on a connection
+    # of their own while the rollups' last slice is applied, and on this one once that is done
+    if not opts.dry_run and import_indexes.wanted(opts.indexes, total, stored):
+        summary.indexes_deferred = import_indexes.defer(s, summary.run_id, opts.source, opts.dedup)
+        rebuild = import_indexes.Rebuild(s, summary.run_id, engine, built=(
+            lambda n, of: progress("indexes", n, n, of)) if progress else None)
+        commit()
     batches = import_writers.Batches(
         count=summary.batches, dedup=opts.dedup, source=opts.source, run_id=summary.run_id,
         max_before=max_before, norms=import_batches.has_norm_columns(s), sequences=import_batches.sequences(s))
@@ -317,15 +343,24 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
         if progress:
             progress("import", written, written, total)
 
-    # batch_done is looked up at each call, so that tests can replace it
-    if engine is not None and opts.writers > 1 and not opts.dedup and not opts.dry_run and summary.batches > 1:
-        import_writers.write_in_parallel(engine, opts.writers, lambda ws: _settings(ws, work), batches,
-                                         lambda b: batch_done(b), done)
-    else:
-        import_writers.write_one_by_one(s, batches, commit, lambda b: batch_done(b), done)
-    if not opts.dry_run:  # (a dry run's batches are rolled back with their hold)
-        import_rollups.apply(s, summary.run_id, progress=(lambda n: progress("rollups", n, n, summary.imported))
-                             if progress else None)
+    try:
+        # batch_done is looked up at each call, so that tests can replace it
+        if engine is not None and opts.writers > 1 and not opts.dedup and not opts.dry_run and summary.batches > 1:
+            import_writers.write_in_parallel(engine, opts.writers, lambda ws: _settings(ws, work), batches,
+                                             lambda b: batch_done(b), done, writers_done=rebuild and rebuild.start)
+        else:
+            import_writers.write_one_by_one(s, batches, commit, lambda b: batch_done(b), done)
+        if rebuild is not None:
+            rebuild.start()
+        if not opts.dry_run:  # (a dry run's batches are rolled back with their hold)
+            import_rollups.apply(s, summary.run_id, progress=(lambda n: progress("rollups", n, n, summary.imported))
+                                 if progress else None)
+    except BaseException:
+        if rebuild is not None:
+            rebuild.wait()  # what it has not built, the failure's clean-up builds
+        raise
+    if rebuild is not None:
+        rebuild.finish(s)
     s.execute(text("UPDATE import_runs SET status = 'done', finished_at = now() WHERE id = :id"),
               {"id": summary.run_id})
     if opts.dry_run:
@@ -349,22 +384,47 @@ def _apply_after_failure(s: Session, run_id: int) -> None:
         s.rollback()
 
 
+def _restore_after_failure(s: Session, run_id: int) -> None:
+    """A failed run's indexes are built again now; if even that fails, restore_abandoned_indexes
+    builds them later."""
+    try:
+        import_indexes.Rebuild(s, run_id, None).finish(s)
+    except Exception:  # noqa: BLE001 (the import's own failure is the one to report)
+        s.rollback()
+
+
+@contextmanager
+def _holding(s: Session, source: str) -> Iterator[bool]:
+    """The import lock of `source` on s's connection, if no import of it runs (then yields True)."""
+    if not s.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(source)}).scalar():
+        s.rollback()
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        s.rollback()
+        s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(source)})
+        s.commit()
+
+
+def restore_abandoned_indexes(session: Session) -> list[str]:
+    """Build the secondary indexes that runs killed before they could left set aside (import_indexes);
+    running imports build their own. Returns the indexes built."""
+    with _own_connection(session) as s:  # the advisory locks are the connection's
+        return import_indexes.restore_abandoned(s, lambda source: _holding(s, source))
+
+
 def apply_abandoned(session: Session) -> list[int]:
     """Apply the held rollups of every run that is no longer running (killed before it could):
     a run is running while its import holds its source's advisory lock. Returns the runs applied."""
     applied = []
     with _own_connection(session) as s:  # the advisory locks are the connection's
         for run_id, source in import_rollups.held_runs(s):
-            if not s.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(source)}).scalar():
-                s.rollback()
-                continue  # an import of that source is running; it applies its own
-            try:
-                import_rollups.apply(s, run_id)
-                applied.append(run_id)
-            finally:
-                s.rollback()
-                s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(source)})
-                s.commit()
+            with _holding(s, source) as held:
+                if held:  # else an import of that source is running; it applies its own
+                    import_rollups.apply(s, run_id)
+                    applied.append(run_id)
     return applied
 
 

@@ -438,6 +438,19 @@ class ImportHold(Base):
     held_above: Mapped[int] = mapped_column(BigInteger)
 
 
+class ImportDeferredIndex(Base):
+    """A secondary index a running import dropped, to build it once its batches are written
+    (import_indexes.py, migration 0017); what an import killed before it could leaves to build."""
+
+    __tablename__ = "import_deferred_indexes"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    table_name: Mapped[str] = mapped_column(Text)
+    definition: Mapped[str] = mapped_column(Text)  # pg_get_indexdef
+    run_id: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(100))
+
+
 class ImportKey(Base):
     """The ledger of imported rows: a source's record id (or the row's hash when the file has no
     ids) and the report it went to. Re-running a file skips the keys found here. No foreign keys:

@@ -117,3 +117,29 @@ def test_0015_daily_heat_cells_at_one_level_and_back(admin_url):
     finally:
         engine.dispose()
         support.drop_database(admin_url, url)
+
+
+def test_0017_downgrade_builds_the_indexes_an_import_left_set_aside(admin_url):
+    """An import killed mid-way leaves indexes set aside (geo311/import_indexes.py); downgrading
+    past 0017, which drops their definitions, builds them first."""
+    from sqlalchemy.orm import Session
+
+    from geo311 import import_indexes
+
+    url = support.create_database(admin_url, "m0017")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    names = text("SELECT indexname FROM pg_indexes WHERE tablename = 'report_events' ORDER BY 1")
+    try:
+        migrate.upgrade(url, "0017")
+        with Session(engine) as s:
+            before = s.execute(names).scalars().all()
+            assert import_indexes.defer(s, 1, "killed", dedup=False) > 0
+            s.commit()
+            assert s.execute(names).scalars().all() == ["pk_report_events"]
+        migrate.downgrade(url, "0016")
+        with Session(engine) as s:
+            assert s.execute(names).scalars().all() == before
+            assert s.execute(text("SELECT to_regclass('import_deferred_indexes')")).scalar() is None
+    finally:
+        engine.dispose()
+        support.drop_database(admin_url, url)
