@@ -5,6 +5,11 @@ rollups a slice at a time (geo311/import_rollups.py); a slice holds the all-time
 writes (rows that intake's submissions share) until it commits, so a submission can wait for it.
 
     .venv/bin/python bench/import_intake.py [--rows 1000000] [--batch-size 50000 --batch-size 10000]
+                                            [--indexes auto|defer|keep]
+
+With --indexes auto (the default), the import into the emptied database is a first load: it sets
+the secondary indexes of the reports' tables aside (geo311/import_indexes.py), so intake's own
+lookups read whole tables meanwhile, and waits for each index build at the end.
 
 The import goes to bench/import.py's database (emptied before each run); the file is generated
 once into --dir and kept there, as bench/import_profile.py does.
@@ -37,6 +42,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch-size", type=int, action="append")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/geo311-import-profile"))
+    ap.add_argument("--indexes", default="auto", help="the import's --indexes: auto, defer or keep")
     args = ap.parse_args()
     sizes = args.batch_size or [50_000, 10_000]
     db = bench_import.import_db()
@@ -73,7 +79,7 @@ def main() -> None:
         child = subprocess.Popen(
             [str(Path(sys.executable).parent / "geo311"), "import", str(path), "--format", "csv", *bench_import.MAP,
              "--categories", str(cats), "--source", "bench", "--refused", str(args.dir / "refused.csv"),
-             "--batch-size", str(size)],
+             "--batch-size", str(size), "--indexes", args.indexes],
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         during = []
         while child.poll() is None:
@@ -83,7 +89,7 @@ def main() -> None:
         if child.returncode != 0:
             raise RuntimeError(child.stderr.read()[-3000:])
         figure(f"import.batch_{size}.rows_per_s", args.rows / seconds,
-               f"({args.rows} rows, {seconds:.1f} s, with intake running)")
+               f"({args.rows} rows, {seconds:.1f} s, with intake running, --indexes {args.indexes})")
         report(f"during_import.batch_{size}", during)
     engine.dispose()
 

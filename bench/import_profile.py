@@ -5,6 +5,7 @@ parallel). The import goes to bench/import.py's database, emptied first; the fil
 once into --dir and kept there for the next run.
 
     .venv/bin/python bench/import_profile.py [--rows 200000] [--writers 2] [--batch-size 50000] [--dedup] [--checked]
+                                             [--indexes auto|defer|keep]
 
 --checked writes with PostgreSQL's row-by-row foreign-key checks even where the role could skip them.
 """
@@ -42,6 +43,7 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=imports.DEFAULT_WRITERS)
     ap.add_argument("--batch-size", type=int, default=imports.ImportOptions.batch_size)
     ap.add_argument("--dedup", action="store_true")
+    ap.add_argument("--indexes", default="auto", help="auto, defer or keep (imports.ImportOptions.indexes)")
     ap.add_argument("--checked", action="store_true", help="keep the row-by-row foreign-key checks")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/geo311-import-profile"))
     args = ap.parse_args()
@@ -75,7 +77,7 @@ def main() -> None:
 
     columns = dict(m.split("=", 1) for m in bench_import.MAP[1::2])
     opts = imports.ImportOptions(format="csv", source="bench", columns=columns, category_map=bench_import.TYPES,
-                                 dedup=args.dedup, writers=args.writers, batch_size=args.batch_size, refused_path=args.dir / "refused.csv")
+                                 dedup=args.dedup, writers=args.writers, indexes=args.indexes, batch_size=args.batch_size, refused_path=args.dir / "refused.csv")
     started = time.perf_counter()
     with Session(engine) as s:
         summary = imports.import_file(s, path, opts)
