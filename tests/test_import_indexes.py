@@ -229,3 +229,18 @@ def test_the_command_line_takes_indexes(db, messy, settings, tmp_path):  # noqa:
     with Session(db) as s:
         assert s.execute(text("SELECT options->>'indexes' FROM import_runs")).scalar() == "defer"
         assert set_aside(s) == []
+
+
+def test_db_upgrade_builds_them_first(db, before, settings):
+    """A migration may alter an index a killed import set aside: `geo311 db upgrade` builds them."""
+    found, unique = before
+    with Session(db) as s:
+        import_indexes.defer(s, 99, "killed", dedup=False)
+        s.commit()
+        assert set(definitions(s)) == unique
+    result = CliRunner().invoke(app, ["db", "upgrade"], obj=Runtime(settings, session_factory=make_sessionmaker(db)))
+    assert result.exit_code == 0, result.output
+    assert "built the indexes a killed import had set aside: ix_" in result.output
+    with Session(db) as s:
+        same(s, found)
+        assert set_aside(s) == []
