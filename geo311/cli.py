@@ -150,14 +150,13 @@ def db_upgrade(ctx: typer.Context, revision: str = typer.Argument("heads")) -> N
     """Migrate the database schema (to head by default). Starts the embedded database if needed."""
     from geo311 import migrate
     from geo311.db import database_url
+    from geo311.imports import restore_abandoned_indexes
 
     rt = _rt(ctx)
     if rt.settings.uses_embedded_database:
         Cluster(rt.settings).start()
     url = database_url(rt.settings)
     with rt.session() as session:  # a migration may alter an index an import killed mid-way set aside
-        from geo311.imports import restore_abandoned_indexes
-
         built = restore_abandoned_indexes(session)
     if built:
         typer.echo(f"built the indexes a killed import had set aside: {', '.join(built)}")

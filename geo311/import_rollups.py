@@ -70,16 +70,18 @@ def _upserts(s: Session) -> list:
     for table in ORDER:
         keys = ROLLUP_KEYS[table]
         measures = rollup_measures(s, table)
-        # the aggregation planned on its own (a CTE), so that it hashes: asked for the rows in the
-        # order below, PostgreSQL sorted every joined row of the district days for a grouped
-        # aggregate instead (515,000 rows for 59,000 groups: 1.0 -> 0.8 s a slice)
-        rows = CELLS_TABLE if table == "heat_cells" else "aggregated"
-        aggregated = ("" if table == "heat_cells" else
-                      f"WITH aggregated AS MATERIALIZED ({fresh_sql(table, SLICE_TABLE, _DISTRICTS, derived=SLICE_DERIVED)}) ")
         # in the order intake's trigger locks them (all-time cells: the coarse levels last, migration 0014)
-        order = ", ".join(keys).replace("level", "level DESC", 1) if table == "heat_cells" else ", ".join(keys)
+        order = ", ".join(keys)
+        if table == "heat_cells":
+            head, rows, order = "", CELLS_TABLE, order.replace("level", "level DESC", 1)
+        else:
+            # the aggregation planned on its own (a CTE), so that it hashes: asked for the rows in
+            # the order above, PostgreSQL sorted every joined row of the district days for a grouped
+            # aggregate instead (515,000 rows for 59,000 groups: 1.0 -> 0.8 s a slice)
+            head = f"WITH aggregated AS MATERIALIZED ({fresh_sql(table, SLICE_TABLE, _DISTRICTS, derived=SLICE_DERIVED)}) "
+            rows = "aggregated"
         out.append(text(
-            f"{aggregated}INSERT INTO {table} AS t SELECT * FROM {rows} ORDER BY {order} "
+            f"{head}INSERT INTO {table} AS t SELECT * FROM {rows} ORDER BY {order} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
             + ", ".join(f"{m} = t.{m} + excluded.{m}" for m in measures)))
     return out

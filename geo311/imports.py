@@ -320,9 +320,11 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     commit()
     summary.batches, total = s.execute(text(
         "SELECT coalesce(max(batch) + 1, 0), count(batch) FROM import_rows")).one()
-    stored = s.execute(text("SELECT count(*) FROM (SELECT FROM reports LIMIT :n) r"), {"n": total + 1}).scalar()
-    rebuild = None  # the indexes set aside: built from when the batches are written, on a connection
-    # of their own while the rollups' last slice is applied, and on this one once that is done
+    # the reports stored, as far as `auto` needs to know (it compares them with the rows to import)
+    stored = (s.execute(text("SELECT count(*) FROM (SELECT FROM reports LIMIT :n) r"), {"n": total + 1}).scalar()
+              if opts.indexes == "auto" and not opts.dry_run else 0)
+    rebuild = None  # the indexes set aside: built from when the writers are done, on a connection of
+    # their own beside the rollups' last slices, and on this one once those are applied
     if not opts.dry_run and import_indexes.wanted(opts.indexes, total, stored):
         summary.indexes_deferred = import_indexes.defer(s, summary.run_id, opts.source, opts.dedup)
         rebuild = import_indexes.Rebuild(s, summary.run_id, engine, built=(

@@ -72,6 +72,14 @@ def planned(s: Session) -> set[str]:
     return used
 
 
+def left_by_a_killed_import(db) -> int:
+    """What an import that set the indexes aside and was killed leaves: their definitions."""
+    with Session(db) as s:
+        n = import_indexes.defer(s, 99, "killed", dedup=False)
+        s.commit()
+    return n
+
+
 def set_aside(s: Session) -> list[str]:
     return s.execute(text("SELECT name FROM import_deferred_indexes ORDER BY name")).scalars().all()
 
@@ -157,9 +165,8 @@ def test_a_failing_import_builds_them_again(db, messy, before, monkeypatch):  # 
 
 def test_those_of_a_killed_import_are_built_by_whoever_comes_next(db, messy, before, settings):  # noqa: F811
     found, unique = before
-    with Session(db) as s:  # an import that set them aside and was killed: what it leaves
-        assert import_indexes.defer(s, 99, "killed", dedup=False) == len(found) - len(unique)
-        s.commit()
+    assert left_by_a_killed_import(db) == len(found) - len(unique)
+    with Session(db) as s:
         assert set(definitions(s)) == unique and len(set_aside(s)) == len(found) - len(unique)
     # while an import of that source runs (it holds the source's lock), they are its own to build
     with db.connect() as running:
@@ -174,9 +181,8 @@ def test_those_of_a_killed_import_are_built_by_whoever_comes_next(db, messy, bef
     with Session(db) as s:
         same(s, found)
         assert set_aside(s) == []
-        # the next import builds them too (before its own work)
-        import_indexes.defer(s, 99, "killed", dedup=False)
-        s.commit()
+    left_by_a_killed_import(db)  # the next import builds them too (before its own work)
+    with Session(db) as s:
         summary = import_file(s, messy, opts(dedup=False, batch_size=10, indexes="keep"))
         assert summary.imported == 7 and summary.indexes_deferred == 0
         same(s, found)
@@ -234,9 +240,8 @@ def test_the_command_line_takes_indexes(db, messy, settings, tmp_path):  # noqa:
 def test_db_upgrade_builds_them_first(db, before, settings):
     """A migration may alter an index a killed import set aside: `geo311 db upgrade` builds them."""
     found, unique = before
+    left_by_a_killed_import(db)
     with Session(db) as s:
-        import_indexes.defer(s, 99, "killed", dedup=False)
-        s.commit()
         assert set(definitions(s)) == unique
     result = CliRunner().invoke(app, ["db", "upgrade"], obj=Runtime(settings, session_factory=make_sessionmaker(db)))
     assert result.exit_code == 0, result.output
