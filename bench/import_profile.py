@@ -13,6 +13,7 @@ once into --dir and kept there for the next run.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import re
 import time
@@ -25,6 +26,20 @@ from sqlalchemy.orm import Session
 from geo311 import import_batches, import_rollups, import_writers, imports
 
 bench_import = importlib.import_module("import")  # bench/import.py: the file, its mapping, its database
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(conn) -> float:
+    """CPU seconds the connection's server process has used (user + system), from /proc: the
+    server runs on this machine. Parallel workers' CPU is not in it."""
+    try:
+        with open(f"/proc/{conn.connection.dbapi_connection.info.backend_pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, AttributeError):
+        return 0.0
 
 
 def timed(phases: Counter, name: str, fn):
@@ -64,15 +79,18 @@ def main() -> None:
     engine = create_engine(db.url)
     spent: Counter = Counter()
     calls: Counter = Counter()
+    cpu: Counter = Counter()
 
     @event.listens_for(engine, "before_cursor_execute")
     def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-        conn.info.setdefault("started", []).append(time.perf_counter())
+        conn.info.setdefault("started", []).append((time.perf_counter(), backend_cpu(conn)))
 
     @event.listens_for(engine, "after_cursor_execute")
     def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
         key = re.sub(r"\s+", " ", statement.strip())[:90]
-        spent[key] += time.perf_counter() - conn.info["started"].pop()
+        wall, cpu0 = conn.info["started"].pop()
+        spent[key] += time.perf_counter() - wall
+        cpu[key] += backend_cpu(conn) - cpu0
         calls[key] += 1
 
     columns = dict(m.split("=", 1) for m in bench_import.MAP[1::2])
@@ -87,9 +105,12 @@ def main() -> None:
     print(f"total {total:.1f} s, {args.rows / total:,.0f} rows/s")
     for name, seconds in phases.items():
         print(f"phase {name}: {seconds:.1f} s")
-    print("statements (seconds summed over connections, microseconds per row of the file, calls):")
-    for key, seconds in spent.most_common(25):
-        print(f"{seconds:8.2f} s {seconds / args.rows * 1e6:7.1f} us x{calls[key]:<3} {key}")
+    print(f"server CPU of the statements: {sum(cpu.values()):.1f} s (their wall time summed over connections "
+          f"{sum(spent.values()):.1f} s)")
+    print("statements (wall seconds summed over connections, the server's CPU seconds, CPU microseconds per "
+          "row of the file, calls):")
+    for key, seconds in spent.most_common(30):
+        print(f"{seconds:8.2f} s {cpu[key]:7.2f} s {cpu[key] / args.rows * 1e6:6.1f} us x{calls[key]:<3} {key}")
 
 
 if __name__ == "__main__":

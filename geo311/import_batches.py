@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo311 import import_rollups
+from geo311.dedup import log2_sql
 
 OPEN = "('open', 'assigned', 'in_progress')"
 GEOG = "::geography(Point,4326)"  # the expression of ix_reports_open_geog and import_batch_geog
@@ -67,18 +68,17 @@ def _write_sql(norms: bool) -> dict[str, str]:
     norm_vals = (f", left({_PHONE_NORM}, 20), left(nullif(lower(trim(s.reporter_email)), ''), 320)"
                  if norms else "")
     return {
-        "reports": """INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
+        "reports": f"""INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
                                 address, matched_address, submission_count, near_boundary, created_at, updated_at,
                                 closed_at, source, source_id)
             SELECT b.report_id, b.category_id, b.geom, b.status,
-                   least(5, c.default_priority + floor(log(2, b.n))::int), b.jurisdiction_id, b.agency,
+                   least(5, c.default_priority + {log2_sql('b.n')}), b.jurisdiction_id, b.agency,
                    s.description, s.address, s.matched_address, b.n, b.near_boundary, b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
             FROM import_batch b JOIN categories c ON c.id = b.category_id JOIN import_text s ON s.line = b.line
             WHERE b.creates ORDER BY b.report_id""",
-        "targets": """UPDATE reports r SET submission_count = r.submission_count + x.n,
+        "targets": f"""UPDATE reports r SET submission_count = r.submission_count + x.n,
                    updated_at = greatest(r.updated_at, x.last_at),
-                   priority = greatest(r.priority, least(5, c.default_priority
-                                                        + floor(log(2, r.submission_count + x.n))::int))
+                   priority = greatest(r.priority, least(5, c.default_priority + {log2_sql('r.submission_count + x.n')}))
             FROM (SELECT jurisdiction_id, target, count(*)::int AS n, max(created_at) AS last_at FROM import_batch
                   WHERE target IS NOT NULL GROUP BY 1, 2) x, categories c
             WHERE r.id = x.target AND r.jurisdiction_id = x.jurisdiction_id AND c.id = r.category_id""",

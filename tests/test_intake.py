@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from geo311.boundaries import load_layer
-from geo311.dedup import merged_priority
+from geo311.dedup import log2_sql, merged_priority
 from geo311.errors import Conflict, InvalidInput, NotFound
 from geo311.intake import NewSubmission, submit
 from geo311.reports import get_report_feature
@@ -231,6 +231,15 @@ def test_priority_rule():
     assert [merged_priority(3, 3, n) for n in (2, 3, 4, 8, 100)] == [4, 4, 5, 5, 5]
     assert merged_priority(5, 1, 2) == 5  # never lowers a priority staff raised
     assert merged_priority(1, 1, 2) == 2
+
+
+def test_log2_sql_is_exact(session):
+    """The SQL of the merge rule (and of the import's priorities) takes floor(log2(n)) from the
+    highest bit, not from a float logarithm: exact at and around every power of two."""
+    counts = sorted({*range(1, 5000), *(2**k + d for k in range(13, 31) for d in (-1, 0, 1) if 2**k + d < 2**31)})
+    got = session.execute(text(f"SELECT array_agg({log2_sql('n')} ORDER BY n) FROM unnest(CAST(:ns AS int[])) n"),
+                          {"ns": counts}).scalar_one()
+    assert got == [n.bit_length() - 1 for n in counts]  # the place of the highest bit, counted from 0
 
 
 def test_every_submission_is_kept_as_received(session):
