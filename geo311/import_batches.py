@@ -28,22 +28,27 @@ def has_norm_columns(s: Session) -> bool:
         "AND table_name = 'submissions' AND column_name IN ('reporter_phone_norm', 'reporter_email_norm')")).scalar()
 
 
+# the batch's rows with their staged text, read once (the statements below would otherwise probe
+# import_stage, or join a table of the text, three times a row): a batch is consecutive in time, its
+# rows scattered over the staging table, fetched by their places in it (import_rows.stage_tid; the
+# staged rows are not updated once classified): a TID scan, in the order of those places, reads
+# each page in turn (a probe of the line's index per row cost three times as much). Sorted by time, the ids are given in that order (PostgreSQL computes
+# nextval after the sort), and the rows lie in the table in the order of their ids, which the
+# statements below write them in without sorting. The wide text comes last, so that the statements
+# that do not read it stop short of it in each row.
 _BATCH = """
 CREATE TEMP TABLE import_batch AS
-SELECT r.line, r.key, r.source_id, r.category_id, r.geom, r.jurisdiction_id, r.agency, r.district_ids, r.created_at,
-       r.updated_at, r.closed_at, r.status, r.near_boundary,
+SELECT r.line, r.category_id, r.jurisdiction_id, r.created_at, r.updated_at, r.closed_at, r.near_boundary,
        NOT CAST(:dedup AS boolean) AS creates, CAST(NULL AS bigint) AS target, CAST(NULL AS bigint) AS target_line,
        CAST(0 AS float8) AS distance_m, CAST(1 AS int) AS n, r.created_at AS last_at, CAST('u' AS char(1)) AS state,
        CASE WHEN CAST(:dedup AS boolean) THEN NULL ELSE nextval({reports_seq}) END AS report_id,
-       nextval({submissions_seq}) AS submission_id
-FROM import_rows r WHERE r.batch = :batch"""
-# the staged text of the batch's rows, read once (the statements below would probe import_stage three
-# times a row), in the order of the file: a batch is consecutive in time, its rows scattered over the
-# staging table, and one index scan for the sorted array of their lines reads its pages in turn
-_TEXT = """CREATE TEMP TABLE import_text AS
-SELECT s.line, s.description, s.address, s.matched_address, s.reporter_name, s.reporter_email, s.reporter_phone,
+       nextval({submissions_seq}) AS submission_id,
+       r.status, r.key, r.district_ids, r.geom, r.agency, r.source_id,
+       s.description, s.address, s.matched_address, s.reporter_name, s.reporter_email, s.reporter_phone,
        s.source_status, s.raw
-FROM import_stage s WHERE s.line = ANY (ARRAY(SELECT line FROM import_batch))"""
+FROM import_rows r JOIN import_stage s ON s.ctid = r.stage_tid
+WHERE r.batch = :batch AND s.ctid = ANY (ARRAY(SELECT stage_tid FROM import_rows WHERE batch = :batch))
+ORDER BY r.created_at, r.line"""
 
 
 def sequences(s: Session) -> dict[str, str]:
@@ -57,15 +62,15 @@ def sequences(s: Session) -> dict[str, str]:
             for table, name in zip(("reports", "submissions"), names, strict=True)}
 
 
-_PHONE_NORM = ("CASE WHEN length(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g')) = 11 "
-               "AND left(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), 1) = '1' "
-               "THEN substr(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), 2) "
-               "ELSE nullif(regexp_replace(s.reporter_phone, '[^0-9]', '', 'g'), '') END")
+_PHONE_NORM = ("CASE WHEN length(regexp_replace(b.reporter_phone, '[^0-9]', '', 'g')) = 11 "
+               "AND left(regexp_replace(b.reporter_phone, '[^0-9]', '', 'g'), 1) = '1' "
+               "THEN substr(regexp_replace(b.reporter_phone, '[^0-9]', '', 'g'), 2) "
+               "ELSE nullif(regexp_replace(b.reporter_phone, '[^0-9]', '', 'g'), '') END")
 
 
 def _write_sql(norms: bool) -> dict[str, str]:
     norm_cols = ", reporter_phone_norm, reporter_email_norm" if norms else ""
-    norm_vals = (f", left({_PHONE_NORM}, 20), left(nullif(lower(trim(s.reporter_email)), ''), 320)"
+    norm_vals = (f", left({_PHONE_NORM}, 20), left(nullif(lower(trim(b.reporter_email)), ''), 320)"
                  if norms else "")
     return {
         "reports": f"""INSERT INTO reports (id, category_id, location, status, priority, jurisdiction_id, agency, description,
@@ -73,9 +78,9 @@ def _write_sql(norms: bool) -> dict[str, str]:
                                 closed_at, source, source_id)
             SELECT b.report_id, b.category_id, b.geom, b.status,
                    least(5, c.default_priority + {log2_sql('b.n')}), b.jurisdiction_id, b.agency,
-                   s.description, s.address, s.matched_address, b.n, b.near_boundary, b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
-            FROM import_batch b JOIN categories c ON c.id = b.category_id JOIN import_text s ON s.line = b.line
-            WHERE b.creates ORDER BY b.report_id""",
+                   b.description, b.address, b.matched_address, b.n, b.near_boundary, b.created_at, greatest(b.updated_at, b.last_at), b.closed_at, :source, b.source_id
+            FROM import_batch b JOIN categories c ON c.id = b.category_id
+            WHERE b.creates""",
         "targets": f"""UPDATE reports r SET submission_count = r.submission_count + x.n,
                    updated_at = greatest(r.updated_at, x.last_at),
                    priority = greatest(r.priority, least(5, c.default_priority + {log2_sql('r.submission_count + x.n')}))
@@ -83,22 +88,22 @@ def _write_sql(norms: bool) -> dict[str, str]:
                   WHERE target IS NOT NULL GROUP BY 1, 2) x, categories c
             WHERE r.id = x.target AND r.jurisdiction_id = x.jurisdiction_id AND c.id = r.category_id""",
         "districts": f"""INSERT INTO report_districts (jurisdiction_id, report_id, district_id)
-           SELECT jurisdiction_id, report_id, district_id FROM {BATCH_DISTRICTS} ORDER BY report_id, district_id""",
+           SELECT jurisdiction_id, report_id, district_id FROM {BATCH_DISTRICTS}""",
         "submissions": f"""INSERT INTO submissions (id, jurisdiction_id, report_id, received_at, channel, reply_status, location, distance_m,
                                     description, address, reporter_name, reporter_email, reporter_phone{norm_cols},
                                     attributes, raw)
             SELECT b.submission_id, b.jurisdiction_id, b.report_id, b.created_at, 'import', CASE WHEN b.creates THEN 201 ELSE 200 END,
-                   b.geom, b.distance_m, s.description, s.address, s.reporter_name, s.reporter_email,
-                   s.reporter_phone{norm_vals}, '{{}}'::jsonb, s.raw
-            FROM import_batch b JOIN import_text s ON s.line = b.line ORDER BY b.submission_id""",
+                   b.geom, b.distance_m, b.description, b.address, b.reporter_name, b.reporter_email,
+                   b.reporter_phone{norm_vals}, '{{}}'::jsonb, b.raw
+            FROM import_batch b""",
         "events": f"""INSERT INTO report_events (jurisdiction_id, report_id, at, actor, kind, from_status, to_status, note,
                                       submission_id)
             SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'created', NULL, 'open', :note, b.submission_id
             FROM import_batch b WHERE b.creates
             UNION ALL
             SELECT b.jurisdiction_id, b.report_id, CASE WHEN b.status IN {OPEN} THEN b.updated_at ELSE b.closed_at END, :actor, 'status',
-                   'open', b.status, 'status in ' || :source || coalesce(': ' || s.source_status, ''), NULL
-            FROM import_batch b JOIN import_text s ON s.line = b.line WHERE b.creates AND b.status <> 'open'
+                   'open', b.status, 'status in ' || :source || coalesce(': ' || b.source_status, ''), NULL
+            FROM import_batch b WHERE b.creates AND b.status <> 'open'
             UNION ALL
             SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'merged', NULL, NULL, 'another submission joined',
                    b.submission_id
@@ -165,8 +170,7 @@ def trusted_writes(s: Session) -> bool:
 
 
 #: a batch's temp tables, dropped before each batch and at the end of the import
-BATCH_TABLES = ("pg_temp.import_batch, pg_temp.import_near, pg_temp.import_exist, pg_temp.import_pairs, "
-                "pg_temp.import_text")
+BATCH_TABLES = "pg_temp.import_batch, pg_temp.import_near, pg_temp.import_exist, pg_temp.import_pairs"
 
 # the batch's report districts, matched with the route (import_staging._MATCH)
 BATCH_DISTRICTS = """(SELECT b.jurisdiction_id, b.report_id, d.district_id FROM import_batch b
@@ -187,7 +191,6 @@ def write_batch(s: Session, b: int, *, dedup: bool, source: str, run_id: int, ma
             frontier.allocated(b, *s.execute(text("SELECT min(report_id), max(report_id) FROM import_batch")).one())
     if dedup:
         _dedup(s, sequences["reports_seq"])
-    s.execute(text(_TEXT))
     if trusted:
         _lock_referenced(s, "categories", "category_id", "import_batch")
         _lock_referenced(s, "jurisdictions", "jurisdiction_id", "import_batch")

@@ -198,7 +198,8 @@ _MATCH = [
        WHERE ST_DWithin(e.geom::geography(LineString,4326), c.pt::geography(Point,4326), :margin)""",
 ]
 
-# narrow rows (the wide text stays in import_stage, joined by line when a batch is written), so
+# narrow rows (the wide text stays in import_stage, fetched by its place, stage_tid, when a batch is
+# written or a refused row is: the staged rows are not updated from here on), so
 # that the sorts of a million rows stay small. The rows come out of the batch numbering's sort (by
 # whether they are routed, then created_at and line), so each batch's rows lie together, as the
 # batches read them, without a sort of their own
@@ -208,7 +209,7 @@ SELECT x.*, CASE WHEN x.why IS NULL THEN
             (row_number() OVER (PARTITION BY x.why IS NULL ORDER BY x.created_at, x.line) - 1) / :batch_size
        END AS batch
 FROM (
-    SELECT s.line, s.key, s.lon, s.lat, s.category_id, s.created_at, s.updated_at, s.closed_at, s.status,
+    SELECT s.line, s.stage_tid, s.key, s.lon, s.lat, s.category_id, s.created_at, s.updated_at, s.closed_at, s.status,
            s.source_id, s.geom, CASE WHEN rt.agency IS NOT NULL THEN rt.jurisdiction_id END AS jurisdiction_id,
            rt.agency, rt.district_ids, rt.jurisdiction_id IS NOT NULL AS inside,
            EXISTS (SELECT 1 FROM import_edges ne WHERE ne.line = s.line AND ne.jurisdiction_id = rt.jurisdiction_id)
@@ -223,7 +224,7 @@ FROM (
                      ELSE 'id ' || quote_literal(s.source_id) END || ' as line ' || s.first_line
                 WHEN k.key IS NOT NULL THEN 'imported by run ' || k.run_id
            END AS why_detail
-    FROM (SELECT st.line, st.key, st.reason, st.detail, st.lon, st.lat, st.category_id, st.created_at,
+    FROM (SELECT st.line, st.ctid AS stage_tid, st.key, st.reason, st.detail, st.lon, st.lat, st.category_id, st.created_at,
                  st.updated_at, st.closed_at, st.status, st.source_id,
                  ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom,
                  min(st.line) FILTER (WHERE st.reason IS NULL) OVER (PARTITION BY st.key) AS first_line
@@ -271,7 +272,6 @@ def classify(s: Session, work: Work, source: str, batch_size: int, margin: float
     for statement in _MATCH:
         s.execute(text(work.sql(statement)), {"margin": margin})
     s.execute(text(work.sql(_CLASSIFY)), {"source": source, "check_keys": check_keys, "batch_size": batch_size})
-    s.execute(text("CREATE UNIQUE INDEX ON import_stage (line)"))
     s.execute(text(_EXPLAIN))
     s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))
     return dict(s.execute(text("SELECT why, count(*) FROM import_rows GROUP BY 1")).all())

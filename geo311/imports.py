@@ -492,7 +492,7 @@ def _write_refused(s: Session, header: list[str] | None, target: Path, mapping: 
     else:
         names = ["refused_record", "refused_reason", "refused_detail", "record"]
         cols = sql.SQL("r.line, r.why, r.why_detail, s.raw::text")
-    query = sql.SQL("COPY (SELECT {} FROM import_rows r JOIN import_stage s ON s.line = r.line "
+    query = sql.SQL("COPY (SELECT {} FROM import_rows r JOIN import_stage s ON s.ctid = r.stage_tid "
                     "WHERE r.why IS NOT NULL AND r.why <> {} ORDER BY r.line) "
                     "TO STDOUT WITH (FORMAT csv, DELIMITER {})").format(cols, sql.Literal(SKIPPED),
                                                                         sql.Literal(delimiter))
