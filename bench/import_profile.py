@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--dedup", action="store_true")
     ap.add_argument("--indexes", default="auto", help="auto, defer or keep (imports.ImportOptions.indexes)")
     ap.add_argument("--checked", action="store_true", help="keep the row-by-row foreign-key checks")
+    ap.add_argument("--timeline", type=float, default=None,
+                    help="print every statement of 0.2 s or more that ended after this many seconds, with its connection")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/geo311-import-profile"))
     args = ap.parse_args()
     db = bench_import.import_db()
@@ -80,6 +82,8 @@ def main() -> None:
     spent: Counter = Counter()
     calls: Counter = Counter()
     cpu: Counter = Counter()
+    timeline: list = []
+    started_at = [time.perf_counter()]
 
     @event.listens_for(engine, "before_cursor_execute")
     def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
@@ -92,17 +96,24 @@ def main() -> None:
         spent[key] += time.perf_counter() - wall
         cpu[key] += backend_cpu(conn) - cpu0
         calls[key] += 1
+        if args.timeline:
+            timeline.append((wall - started_at[0], time.perf_counter() - started_at[0], id(conn.connection), key[:60]))
 
     columns = dict(m.split("=", 1) for m in bench_import.MAP[1::2])
     opts = imports.ImportOptions(format="csv", source="bench", columns=columns, category_map=bench_import.TYPES,
                                  dedup=args.dedup, writers=args.writers, indexes=args.indexes, batch_size=args.batch_size, refused_path=args.dir / "refused.csv")
-    started = time.perf_counter()
+    started = started_at[0] = time.perf_counter()
     with Session(engine) as s:
         summary = imports.import_file(s, path, opts)
     total = time.perf_counter() - started
     engine.dispose()
     print("\n".join(summary.lines()))
     print(f"total {total:.1f} s, {args.rows / total:,.0f} rows/s")
+    if args.timeline is not None:
+        names: dict = {}
+        for begun, ended, conn_id, key in timeline:
+            if ended >= args.timeline and ended - begun >= 0.2:
+                print(f"{begun:6.1f} -> {ended:6.1f}  conn {names.setdefault(conn_id, len(names))}  {key}")
     for name, seconds in phases.items():
         print(f"phase {name}: {seconds:.1f} s")
     print(f"server CPU of the statements: {sum(cpu.values()):.1f} s (their wall time summed over connections "

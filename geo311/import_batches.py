@@ -108,8 +108,10 @@ def _write_sql(norms: bool) -> dict[str, str]:
             SELECT b.jurisdiction_id, b.report_id, b.created_at, :actor, 'merged', NULL, NULL, 'another submission joined',
                    b.submission_id
             FROM import_batch b WHERE NOT b.creates""",
+        # in the order of the ledger's key: each row lands near the one before it in the index (the ids
+        # of a batch are its time's, scattered over the source's ids; 5.1 -> 4.2 µs a row)
         "ledger": """INSERT INTO import_keys (source, key, run_id, report_id)
-           SELECT :source, b.key, :run, b.report_id FROM import_batch b""",
+           SELECT :source, b.key, :run, b.report_id FROM import_batch b ORDER BY b.key""",
     }
 
 

@@ -16,6 +16,7 @@ a --dedup import (each batch depends on the ones before it) and a session bound 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
 import threading
@@ -27,6 +28,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from geo311 import import_batches, import_rollups
+
+
+#: rows committed and not yet in the rollups at which the writers but one wait for the applier
+ROLLUPS_BEHIND = import_rollups.SLICE
 
 
 @dataclass
@@ -101,9 +106,14 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
         finally:
             reports.put(None)
 
-    def writer(ws: Session) -> None:
+    def writer(ws: Session, first: bool) -> None:
         trusted = import_batches.trusted_writes(ws)
         while not stop.is_set():
+            # the rollups keep pace: the other writers wait while they are a slice behind, so that
+            # the applier has a core of its own (beside three busy connections on two cores it had
+            # a third of each, and the end of the import waited for four or five slices on one core)
+            while not first and frontier.behind() >= ROLLUPS_BEHIND and not stop.is_set():
+                stop.wait(0.02)
             with claiming:
                 b = next(claim)
             if b >= batches.count:
@@ -123,14 +133,15 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
         # a slice at a time; once every batch is taken, whatever is committed, so that the apply
         # left for the end, which runs on one connection while the other cores idle, is small
         above = 0
-        while not written.wait(0.2) and not stop.is_set():
+        while not written.wait(0.02) and not stop.is_set():
             safe, rows = frontier.ready(above)
             if rows >= import_rollups.SLICE or (rows and claimed.is_set()):
                 import_rollups.apply(ws, batches.run_id, upto=safe)
                 above = safe
+                frontier.applied(safe)
 
-    threads = [threading.Thread(target=own_session, args=(writer,), name=f"import-writer-{i}", daemon=True)
-               for i in range(writers)]
+    threads = [threading.Thread(target=own_session, args=(functools.partial(writer, first=i == 0),),
+                                name=f"import-writer-{i}", daemon=True) for i in range(writers)]
     threads.append(threading.Thread(target=own_session, args=(applier,), name="import-rollups", daemon=True))
     for t in threads:
         t.start()

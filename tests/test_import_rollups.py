@@ -247,6 +247,11 @@ def test_the_frontier_is_below_every_batch_in_flight():
     assert f.ready(120) == (130, 0)
     f.committed(3, 10)
     assert f.ready(120) == (140, 10)
+    assert f.behind() == 30  # batches 0, 1 and 3: nothing applied yet
+    f.applied(120)
+    assert f.behind() == 10
+    f.applied(100)  # never backwards
+    assert f.behind() == 10
 
 
 def test_the_writers_committed_reports_are_applied_while_they_write(db, messy, monkeypatch):

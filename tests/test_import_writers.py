@@ -124,3 +124,39 @@ def test_addresses_are_looked_up_on_two_connections(db, tmp_path, monkeypatch):
     with Session(db) as s:
         assert s.execute(text("SELECT count(DISTINCT location) FROM reports WHERE source = 'addr2'")).scalar() == 1
         assert rollup_drift(s) == ZERO_DRIFT
+
+
+def test_the_writers_but_one_wait_while_the_rollups_are_behind(db, messy, monkeypatch):
+    """Beside a slow applier, the second writer waits once ROLLUPS_BEHIND rows are committed and
+    not applied (so that, on a busy machine, the applier gets a core and the import's end does not
+    wait for slices left behind); the first writer goes on, and the import is as exact."""
+    import time
+
+    from geo311 import import_rollups, import_writers
+
+    monkeypatch.setattr(import_rollups, "SLICE", 2)
+    monkeypatch.setattr(import_writers, "ROLLUPS_BEHIND", 2)
+    wrote: dict[str, int] = {}
+
+    def batch_done(b):
+        name = threading.current_thread().name
+        wrote[name] = wrote.get(name, 0) + 1
+        time.sleep(0.1)
+
+    monkeypatch.setattr(imports, "batch_done", batch_done)
+    real_apply = import_rollups.apply
+
+    def slow_apply(s, run_id, upto=None, **kw):
+        added = real_apply(s, run_id, upto=upto, **kw)
+        if upto is not None:  # the applier beside the writers
+            time.sleep(1.0)
+        return added
+
+    monkeypatch.setattr(import_rollups, "apply", slow_apply)
+    with Session(db) as s:
+        summary = import_file(s, messy, opts(dedup=False, batch_size=1, writers=2))
+    assert (summary.imported, summary.batches) == (7, 7)
+    assert wrote["import-writer-0"] >= 5 and wrote.get("import-writer-1", 0) <= 2, wrote
+    with Session(db) as s:
+        assert len(keys_by_batch(s)) == 7
+        assert rollup_drift(s) == ZERO_DRIFT
