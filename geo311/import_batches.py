@@ -149,6 +149,12 @@ REFERENCES = {
     ("report_events", "crew_id", "crews"): "always NULL in a batch",
 }
 
+#: (table, column) that a batch leaves NULL in every row it writes
+ALWAYS_NULL = frozenset((table, column) for (table, column, _), how in REFERENCES.items()
+                        if how == "always NULL in a batch")
+#: the contact columns of submissions that a batch fills from a record's field (normalized)
+CONTACT_COLUMNS = {"reporter_email": "reporter_email_norm", "reporter_phone": "reporter_phone_norm"}
+
 _LOCK = """WITH wanted AS (SELECT DISTINCT {column} AS id FROM {source}),
                locked AS (SELECT t.id FROM {table} t WHERE t.id IN (SELECT id FROM wanted) FOR KEY SHARE OF t)
            SELECT array_agg(w.id ORDER BY w.id) FROM wanted w WHERE w.id NOT IN (SELECT id FROM locked)"""

@@ -22,15 +22,17 @@ the next import, `geo311 rollups apply` or `geo311 db upgrade` builds it (`resto
 
 from __future__ import annotations
 
-import queue
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from geo311 import import_batches
 
 #: the tables an import's batches write (the ledger's only index is its key)
 TABLES = ("reports", "report_districts", "report_events", "submissions")
@@ -48,7 +50,7 @@ MODES = ("auto", "defer", "keep")
 Built = Callable[[int, int], None]
 
 _DEFERRABLE = """
-SELECT t.relname, i.relname, pg_get_indexdef(i.oid)
+SELECT t.relname, i.relname, pg_get_indexdef(i.oid), pg_get_expr(x.indpred, x.indrelid)
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
 WHERE t.relnamespace = CAST(current_schema() AS regnamespace) AND t.relname = ANY (:tables)
   AND NOT x.indisunique AND NOT x.indisprimary AND x.indisvalid
@@ -65,11 +67,32 @@ def wanted(mode: str, rows: int, stored: int) -> bool:
     return mode == "defer" or (mode == "auto" and rows >= AUTO_MIN_ROWS and rows >= stored)
 
 
-def defer(s: Session, run_id: int, source: str, dedup: bool) -> int:
+def untouched(columns: dict[str, str], header: list[str] | None) -> set[tuple[str, str]]:
+    """(table, column) an import's batches leave NULL in every row: those no batch writes, and the
+    contact columns of a CSV that has no column for them (`columns`: geo311 field -> the file's
+    column; `header`: the CSV's, None for JSON, whose records may have any field)."""
+    found = set(import_batches.ALWAYS_NULL)
+    if header is not None:
+        found |= {("submissions", column) for field, column in import_batches.CONTACT_COLUMNS.items()
+                  if columns.get(field) not in header}
+    return found
+
+
+_NOT_NULL = re.compile(r"^\(?(\w+) IS NOT NULL\)?$")
+
+
+def defer(s: Session, run_id: int, source: str, dedup: bool,
+          untouched: Collection[tuple[str, str]] = ()) -> int:
     """Drop the deferrable indexes, keeping their definitions, in s's transaction (the caller
-    commits). Returns how many; 0 when a table is too busy to drop them within LOCK_TIMEOUT."""
+    commits). Returns how many; 0 when a table is too busy to drop them within LOCK_TIMEOUT.
+    `untouched`: (table, column) that the import leaves NULL in every row it writes; a partial
+    index of that column's rows (`WHERE column IS NOT NULL`) stays, since the batches add nothing
+    to it, and building it again would read its whole table for nothing (a full read of the
+    submissions of a 1M import for each of its two contact indexes)."""
     kept = list(READ_BY_DEDUP) if dedup else []
-    found = s.execute(text(_DEFERRABLE), {"tables": list(TABLES), "kept": kept}).all()
+    found = [(table, name, definition) for table, name, definition, predicate in
+             s.execute(text(_DEFERRABLE), {"tables": list(TABLES), "kept": kept})
+             if not (predicate and (m := _NOT_NULL.match(predicate)) and (table, m.group(1)) in untouched)]
     if not found:
         return 0
     try:
@@ -105,30 +128,35 @@ def build(s: Session, name: str, definition: str) -> None:
 
 
 class Rebuild:
-    """The indexes one run set aside, built by a connection of its own (from `start`) and by the
-    caller's (in `finish`), each taking the next one left."""
+    """The indexes one run set aside, built by connections of their own (from `start`) and by the
+    caller's (in `finish`), each taking the next one left: those of the table with the most rows
+    first (and GiST before B-tree, slower to build an entry), so that the last one to finish is
+    a short one."""
+
+    #: connections of its own
+    CONNECTIONS = 2
 
     def __init__(self, s: Session, run_id: int, engine: Engine | None, built: Built | None = None) -> None:
-        todo = deferred(s, run_id)
-        self.total = len(todo)
-        self._todo: queue.SimpleQueue = queue.SimpleQueue()
-        for item in todo:
-            self._todo.put(item)
+        self._todo = deferred(s, run_id)
+        self.total = len(self._todo)
+        self._ordered = False
         self._engine = engine
         self._built = built
         self._done = 0
-        self._counting = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
         self._failure: BaseException | None = None
 
     def start(self) -> None:
-        """The other connection starts (once; not without an engine, nor for one index)."""
-        if self._engine is not None and self.total > 1 and self._thread is None:
-            self._thread = threading.Thread(target=self._own_connection, name="import-indexes", daemon=True)
-            self._thread.start()
+        """The other connections start (once; not without an engine, nor for one index)."""
+        if self._engine is not None and self.total > 1 and not self._threads:
+            self._threads = [threading.Thread(target=self._own_connection, name=f"import-indexes-{i}", daemon=True)
+                             for i in range(min(self.CONNECTIONS, self.total - 1))]
+            for t in self._threads:
+                t.start()
 
     def finish(self, s: Session) -> None:
-        """Build what is left on s, wait for the other connection; raises the first failure."""
+        """Build what is left on s, wait for the other connections; raises the first failure."""
         try:
             self._take(s)
         finally:
@@ -137,25 +165,41 @@ class Rebuild:
             raise self._failure
 
     def wait(self) -> None:
-        """Wait for the other connection to have built what is left (or to have failed)."""
-        if self._thread is not None:
-            self._thread.join()
+        """Wait for the other connections to have built what is left (or to have failed)."""
+        for t in self._threads:
+            t.join()
 
     def _own_connection(self) -> None:
         try:
             with self._engine.connect() as conn, Session(bind=conn) as s:
                 self._take(s)
         except BaseException as exc:  # noqa: BLE001 (raised by finish, in the importing thread)
-            self._failure = exc
+            self._failure = self._failure or exc
+
+    def _next(self, s: Session) -> tuple[str, str] | None:
+        with self._lock:
+            if not self._ordered and self._todo:
+                # the rows written by now (the statistics of the tables' inserts)
+                rows = dict(s.execute(text(
+                    "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+                    "AND relname = ANY (:t)"), {"t": list(TABLES)}).all())
+                s.commit()
+                tables = dict(s.execute(text(
+                    "SELECT name, table_name FROM import_deferred_indexes WHERE name = ANY (:n)"),
+                    {"n": [n for n, _ in self._todo]}).all())
+                s.commit()
+                self._todo.sort(key=lambda item: (-rows.get(tables.get(item[0]), 0),
+                                                  " USING gist " not in item[1], item[0]))
+                self._ordered = True
+            return self._todo.pop(0) if self._todo else None
 
     def _take(self, s: Session) -> None:
         while self._failure is None:
-            try:
-                name, definition = self._todo.get_nowait()
-            except queue.Empty:
+            item = self._next(s)
+            if item is None:
                 return
-            build(s, name, definition)
-            with self._counting:
+            build(s, *item)
+            with self._lock:
                 self._done += 1
                 if self._built:
                     self._built(self._done, self.total)

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 
 from geo311 import import_batches, import_rollups
 
-
 #: rows committed and not yet in the rollups at which the writers but one wait for the applier
 ROLLUPS_BEHIND = import_rollups.SLICE
 

@@ -326,7 +326,8 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     rebuild = None  # the indexes set aside: built from when the writers are done, on a connection of
     # their own beside the rollups' last slices, and on this one once those are applied
     if not opts.dry_run and import_indexes.wanted(opts.indexes, total, stored):
-        summary.indexes_deferred = import_indexes.defer(s, summary.run_id, opts.source, opts.dedup)
+        summary.indexes_deferred = import_indexes.defer(s, summary.run_id, opts.source, opts.dedup,
+                                                        untouched=import_indexes.untouched(mapping.columns, header))
         rebuild = import_indexes.Rebuild(s, summary.run_id, engine, built=(
             lambda n, of: progress("indexes", n, n, of)) if progress else None)
         commit()
