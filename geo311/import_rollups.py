@@ -88,15 +88,17 @@ def _upserts(s: Session) -> list:
 
 
 def apply(s: Session, run_id: int, upto: int | None = None, slice_size: int = SLICE,
-          progress: Callable[[int], None] | None = None) -> int:
+          progress: Callable[[int], None] | None = None, whole: bool = False) -> int:
     """Add the run's held reports to the rollups, those with an id up to `upto` (all of them when
-    None, and then the hold ends); commits each slice. Returns the reports added."""
+    None, and then the hold ends); commits each slice. `whole`: only whole slices (the rest waits
+    for the next call: each slice upserts the all-time heat cells of its reports' places, most of
+    them the same as the slice before's). Returns the reports added."""
     statements = _upserts(s)
     added = 0
     while True:
         for attempt in range(DEADLOCK_RETRIES + 1):
             try:
-                n = _slice(s, run_id, upto, slice_size, statements)
+                n = _slice(s, run_id, upto, slice_size, statements, whole)
                 break
             except DBAPIError as exc:  # a deadlock with intake (a day or a cell both lock): again
                 s.rollback()
@@ -109,18 +111,23 @@ def apply(s: Session, run_id: int, upto: int | None = None, slice_size: int = SL
             progress(added)
 
 
-def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statements: list) -> int | None:
-    """The next slice of the run's held reports, committed; None when none is left."""
+def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statements: list,
+           whole: bool = False) -> int | None:
+    """The next slice of the run's held reports, committed; None when none is left (or, `whole`,
+    fewer than a slice)."""
     held = s.execute(text("SELECT source, held_above FROM import_holds WHERE run_id = :id FOR UPDATE"),
                      {"id": run_id}).first()
     if held is None:
         s.commit()
         return None
     source, lo = held
-    hi = s.execute(text("SELECT max(id) FROM (SELECT id FROM reports WHERE id > :lo AND id <= :upto "
-                        "AND source = :src ORDER BY id LIMIT :n) x"),
-                   {"lo": lo, "upto": upto if upto is not None else 2**63 - 1, "src": source,
-                    "n": slice_size}).scalar()
+    hi, found = s.execute(text("SELECT max(id), count(*) FROM (SELECT id FROM reports WHERE id > :lo AND id <= :upto "
+                               "AND source = :src ORDER BY id LIMIT :n) x"),
+                          {"lo": lo, "upto": upto if upto is not None else 2**63 - 1, "src": source,
+                           "n": slice_size}).one()
+    if whole and found < slice_size:
+        s.commit()
+        return None
     if hi is None:
         if upto is None:
             s.execute(text("DELETE FROM import_holds WHERE run_id = :id"), {"id": run_id})
@@ -139,6 +146,13 @@ def _slice(s: Session, run_id: int, upto: int | None, slice_size: int, statement
     s.execute(text("UPDATE import_holds SET held_above = :hi WHERE run_id = :id"), {"hi": hi, "id": run_id})
     s.commit()
     return n
+
+
+def held_above(s: Session, run_id: int) -> int | None:
+    """The id above which the run's reports are held; None when none are."""
+    above = s.execute(text("SELECT held_above FROM import_holds WHERE run_id = :id"), {"id": run_id}).scalar()
+    s.commit()
+    return above
 
 
 def held_runs(s: Session) -> list[tuple[int, str]]:

@@ -129,15 +129,20 @@ def write_in_parallel(engine: Engine, writers: int, setup: Callable[[Session], N
             reports.put((b, result, None))
 
     def applier(ws: Session) -> None:
-        # a slice at a time; once every batch is taken, whatever is committed, so that the apply
-        # left for the end, which runs on one connection while the other cores idle, is small
+        # whole slices while batches are being taken (each slice upserts the all-time heat cells of
+        # its places, most of them the slice before's too); once every batch is taken, whatever is
+        # committed, so that the apply left for the end, on one connection, is small
         above = 0
+        tried = None  # (frontier, ending) of the last apply: nothing more to do until either moves
         while not written.wait(0.02) and not stop.is_set():
             safe, rows = frontier.ready(above)
-            if rows >= import_rollups.SLICE or (rows and claimed.is_set()):
-                import_rollups.apply(ws, batches.run_id, upto=safe)
-                above = safe
-                frontier.applied(safe)
+            ending = claimed.is_set()
+            if (rows >= import_rollups.SLICE or (rows and ending)) and (safe, ending) != tried:
+                import_rollups.apply(ws, batches.run_id, upto=safe, whole=not ending)
+                held = import_rollups.held_above(ws, batches.run_id)
+                above = safe if held is None else held
+                frontier.applied(above)
+                tried = (safe, ending)
 
     threads = [threading.Thread(target=own_session, args=(functools.partial(writer, first=i == 0),),
                                 name=f"import-writer-{i}", daemon=True) for i in range(writers)]
