@@ -13,8 +13,8 @@ once into --dir and kept there for the next run.
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
+import os
 import re
 import time
 from collections import Counter
