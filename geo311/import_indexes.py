@@ -5,10 +5,10 @@ the rows themselves (10,000 reports into a table of a million: 218-304 ms with t
 66-68 ms without); built once from the finished tables, sorted, they cost a fraction of that
 (docs/import-export.md). So an import of 50,000 rows or more that at least doubles the reports, a
 city's history going into a new geo311, drops every index of those tables that enforces nothing
-(not unique, not a constraint's) and that the import itself does not read, and builds them again
-when its batches are written or have failed: on a connection of its own from when the writers are
-done (beside the rollups' last slices), and on the import's own once those are applied
-(`Rebuild`). `--indexes defer` or `keep` decides for any import. The batches of a 1M import shrink
+(not unique, not a constraint's), that the import itself does not read and that its batches add
+entries to (`untouched`), and builds them again when its batches are written or have failed: on
+connections of their own from when the writers are done (beside the rollups' last slices), and on
+the import's own once those are applied (`Rebuild`). `--indexes defer` or `keep` decides for any import. The batches of a 1M import shrink
 by a third; the whole import gains 2-7 % (the rollups' applier has more left for the end).
 
 Meanwhile the service works without them: lookups that use them (the map's box, work lists,

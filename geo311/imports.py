@@ -323,7 +323,7 @@ def _run(s: Session, path: Path, opts: ImportOptions, mapping: Mapping, header: 
     # the reports stored, as far as `auto` needs to know (it compares them with the rows to import)
     stored = (s.execute(text("SELECT count(*) FROM (SELECT FROM reports LIMIT :n) r"), {"n": total + 1}).scalar()
               if opts.indexes == "auto" and not opts.dry_run else 0)
-    rebuild = None  # the indexes set aside: built from when the writers are done, on a connection of
+    rebuild = None  # the indexes set aside: built from when the writers are done, on connections of
     # their own beside the rollups' last slices, and on this one once those are applied
     if not opts.dry_run and import_indexes.wanted(opts.indexes, total, stored):
         summary.indexes_deferred = import_indexes.defer(s, summary.run_id, opts.source, opts.dedup,
