@@ -198,6 +198,12 @@ _MATCH = [
        WHERE ST_DWithin(e.geom::geography(LineString,4326), c.pt::geography(Point,4326), :margin)""",
 ]
 
+# the keys that more than one row has (refused rows aside), with the first of those rows: a hash
+# table of the keys (usually none come twice), where a window over the key sorted every row of the
+# file (1M rows: 0.8 s for this, import_rows 4.3-4.9 -> 3.0-3.5 s)
+_DUPLICATES = """CREATE {kind} TABLE {work}.import_dups {quiet} AS
+    SELECT key, min(line) AS first_line FROM import_stage WHERE reason IS NULL GROUP BY key HAVING count(*) > 1"""
+
 # narrow rows (the wide text stays in import_stage, fetched by its place, stage_tid, when a batch is
 # written or a refused row is: the staged rows are not updated from here on), so
 # that the sorts of a million rows stay small. The rows come out of the batch numbering's sort (by
@@ -227,8 +233,8 @@ FROM (
     FROM (SELECT st.line, st.ctid AS stage_tid, st.key, st.reason, st.detail, st.lon, st.lat, st.category_id, st.created_at,
                  st.updated_at, st.closed_at, st.status, st.source_id,
                  ST_SetSRID(ST_MakePoint(st.lon, st.lat), 4326) AS geom,
-                 min(st.line) FILTER (WHERE st.reason IS NULL) OVER (PARTITION BY st.key) AS first_line
-          FROM import_stage st) s
+                 CASE WHEN st.reason IS NULL THEN coalesce(d.first_line, st.line) END AS first_line
+          FROM import_stage st LEFT JOIN import_dups d ON d.key = st.key) s
     LEFT JOIN import_keys k ON CAST(:check_keys AS boolean) AND k.source = :source AND k.key = s.key
                                AND s.reason IS NULL
     LEFT JOIN import_routes rt ON rt.line = s.line AND s.reason IS NULL AND s.line = s.first_line
@@ -271,6 +277,7 @@ def classify(s: Session, work: Work, source: str, batch_size: int, margin: float
     s.execute(text("ANALYZE import_stage"))
     for statement in _MATCH:
         s.execute(text(work.sql(statement)), {"margin": margin})
+    s.execute(text(work.sql(_DUPLICATES)))
     s.execute(text(work.sql(_CLASSIFY)), {"source": source, "check_keys": check_keys, "batch_size": batch_size})
     s.execute(text(_EXPLAIN))
     s.execute(text("CREATE INDEX ON import_rows (batch) WHERE batch IS NOT NULL"))

@@ -266,7 +266,8 @@ def import_file(session: Session, path: str | Path, opts: ImportOptions,
             if work.shared:
                 s.execute(text(f"DROP SCHEMA IF EXISTS {work.schema} CASCADE"))
             s.execute(text(f"DROP TABLE IF EXISTS {import_batches.BATCH_TABLES}, pg_temp.import_stage, "
-                           "pg_temp.import_matches, pg_temp.import_routes, pg_temp.import_rows"))
+                           "pg_temp.import_matches, pg_temp.import_routes, pg_temp.import_edges, "
+                           "pg_temp.import_dups, pg_temp.import_rows"))
             s.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(opts.source)})
             s.execute(text("RESET jit"))
             s.execute(text("RESET work_mem"))

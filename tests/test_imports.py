@@ -181,6 +181,24 @@ def test_dedup_joins_only_a_report_of_its_window(session, tmp_path):
     assert (second.imported, second.merged, second.merged_existing) == (0, 1, 1)
 
 
+def test_a_refused_row_does_not_make_its_ids_later_rows_duplicates(session, tmp_path):
+    """The first row of an id that is not refused is the one imported: a row refused for its date
+    leaves the id to the next row with it, and only the rows after that are duplicates."""
+    header = messy_csv().decode("utf-8-sig").splitlines()[0]
+    good = f"Graffiti,paint,Open,{_pt(GRAFFITI_SPOT)},"
+    path = tmp_path / "ids.csv"
+    path.write_text(f"{header}\n3001,not a date,,{good}\n3001,2024-06-01T12:00:00Z,,{good}\n"
+                    f"3001,2024-06-02T12:00:00Z,,{good}\n3002,2024-06-03T12:00:00Z,,{good}\n")
+    summary = import_file(session, path, opts(dedup=False, refused_path=tmp_path / "refused.csv"))
+    assert (summary.imported, summary.refused_total) == (2, 2)
+    assert dict(summary.refused) == {"bad date": 1, "duplicate within the file": 1}
+    refused = (tmp_path / "refused.csv").read_text().splitlines()
+    assert refused[1].startswith("3001,not a date") and refused[1].split(",")[-3:-1] == ["2", "bad date"]
+    assert refused[2].startswith("3001,2024-06-02") and refused[2].endswith("the same id '3001' as line 3")
+    assert session.execute(text("SELECT array_agg(source_id ORDER BY id) FROM reports WHERE source = 'legacy'")
+                           ).scalar() == ["3001", "3002"]
+
+
 def test_without_dedup_every_good_row_is_a_report(session, messy, existing_graffiti):
     s = import_file(session, messy, opts(dedup=False))
     assert (s.imported, s.merged, s.refused_total) == (7, 0, 10)
