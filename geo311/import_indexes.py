@@ -8,8 +8,9 @@ city's history going into a new geo311, drops every index of those tables that e
 (not unique, not a constraint's), that the import itself does not read and that its batches add
 entries to (`untouched`), and builds them again when its batches are written or have failed: on
 connections of their own from when the writers are done (beside the rollups' last slices), and on
-the import's own once those are applied (`Rebuild`). `--indexes defer` or `keep` decides for any import. The batches of a 1M import shrink
-by a third; the whole import gains 2-7 % (the rollups' applier has more left for the end).
+the import's own once those are applied (`Rebuild`). `--indexes defer` or `keep` decides for any
+import. The batches of a 1M import shrink by a third (docs/import-export.md has the whole
+import's figures with and without).
 
 Meanwhile the service works without them: lookups that use them (the map's box, work lists,
 intake's duplicate check) read the tables whole, correct but slower, and a build holds off writes

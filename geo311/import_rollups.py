@@ -178,7 +178,7 @@ class Frontier:
         self._inflight: dict[int, tuple[int, int]] = {}  # batch -> its smallest and largest report id
         self._committed: list[tuple[int, int]] = []  # (largest report id, rows) of committed batches
         self._top = 0
-        self._applied = 0  # the rollups hold every report up to this id
+        self._applied = 0  # the rollups count every report of the run up to this id
 
     def allocating(self) -> threading.Lock:
         return self._lock
@@ -200,12 +200,12 @@ class Frontier:
             self._inflight.pop(batch, None)
 
     def applied(self, upto: int) -> None:
-        """The rollups now hold the run's reports up to `upto`."""
+        """The rollups now count the run's reports up to `upto`."""
         with self._lock:
             self._applied = max(self._applied, upto)
 
     def behind(self) -> int:
-        """Rows of committed batches that the rollups do not hold yet."""
+        """Rows of committed batches that the rollups do not count yet."""
         with self._lock:
             return sum(rows for high, rows in self._committed if high > self._applied)
 
