@@ -92,6 +92,11 @@ def left_empty(s: Session) -> set[str]:
         if (m := re.fullmatch(r"\((\w+) IS NOT NULL\)", predicate)) and (table, m.group(1)) in untouched}
 
 
+def command(db, settings, *args: str):
+    """`geo311 ARGS` on the test database."""
+    return CliRunner().invoke(app, list(args), obj=Runtime(settings, session_factory=make_sessionmaker(db)))
+
+
 def set_aside(s: Session) -> list[str]:
     return s.execute(text("SELECT name FROM import_deferred_indexes ORDER BY name")).scalars().all()
 
@@ -193,7 +198,7 @@ def test_those_of_a_killed_import_are_built_by_whoever_comes_next(db, messy, bef
             assert restore_abandoned_indexes(s) == []
             assert set(definitions(s)) == unique
         running.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": imports._lock_key("killed")})
-    result = CliRunner().invoke(app, ["rollups", "apply"], obj=Runtime(settings, session_factory=make_sessionmaker(db)))
+    result = command(db, settings, "rollups", "apply")
     assert result.exit_code == 0, result.output
     assert "built the indexes they had set aside: ix_" in result.output
     with Session(db) as s:
@@ -271,7 +276,7 @@ def test_db_upgrade_builds_them_first(db, before, settings):
     left_by_a_killed_import(db)
     with Session(db) as s:
         assert set(definitions(s)) == unique
-    result = CliRunner().invoke(app, ["db", "upgrade"], obj=Runtime(settings, session_factory=make_sessionmaker(db)))
+    result = command(db, settings, "db", "upgrade")
     assert result.exit_code == 0, result.output
     assert "built the indexes a killed import had set aside: ix_" in result.output
     with Session(db) as s:
